@@ -1,0 +1,63 @@
+"""Deciding one AdmissionRequest: the single code path behind /mutate, /validate and `infergate render`."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from policies.loader import Policy
+from webhook.errors import AdmissionDenied, InvalidValue
+from webhook.pod.mutator import mutate_pod
+from webhook.review import AdmissionRequest
+from webhook.shapes import check_pod_shape
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Decision:
+    kind: str
+    allowed: bool = True
+    patch: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    code: int = 200
+    reason: str = ""
+    message: str = ""
+    field: str | None = None
+
+    @property
+    def result(self) -> str:
+        if not self.allowed:
+            return "denied" if self.code != 400 else "invalid"
+        return "patched" if self.patch else "allowed"
+
+
+def _denial(kind: str, exc: AdmissionDenied) -> Decision:
+    message = exc.message if not exc.field or exc.field in exc.message else f"{exc.message} (field {exc.field})"
+    return Decision(kind, allowed=False, code=exc.code, reason=exc.reason, message=message, field=exc.field)
+
+
+def decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decision:
+    """Mutate (or only validate) the request's object. The object is edited in place when mutating."""
+    kind = request.kind.kind or "unknown"
+    obj = request.object
+    if request.operation not in ("CREATE", "UPDATE") or obj is None:
+        return Decision(kind)
+    namespace = request.namespace or (obj.get("metadata") or {}).get("namespace") or "default"
+    try:
+        if request.kind.group == "" and kind == "Pod":
+            if request.operation != "CREATE":
+                return Decision(kind)  # a pod's spec is immutable after creation: nothing to inject
+            check_pod_shape(obj)
+            mutation = mutate_pod(obj, namespace, policy)
+            return Decision(kind, patch=mutation.patch if mutate else [], warnings=mutation.warnings)
+        return Decision(kind, warnings=[f"infergate does not handle {request.kind.group}/{kind}; admitted unchanged"])
+    except AdmissionDenied as exc:
+        return _denial(kind, exc)
+    except ValidationError as exc:  # a shape check of the object
+        first = exc.errors()[0]
+        path = ".".join(str(p) for p in first["loc"])
+        return _denial(kind, InvalidValue(f"{kind} {namespace}: {path}: {first['msg']}", path))

@@ -1,0 +1,21 @@
+"""Why an object is refused. Every message names the object and the field, and says what to change."""
+
+from __future__ import annotations
+
+
+class AdmissionDenied(Exception):
+    """The object cannot be admitted as it is."""
+
+    def __init__(self, message: str, field: str | None = None, code: int = 403, reason: str = "Forbidden"):
+        self.message = message
+        self.field = field
+        self.code = code
+        self.reason = reason
+        super().__init__(message)
+
+
+class InvalidValue(AdmissionDenied):
+    """A value the user wrote is malformed."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message, field, code=400, reason="BadRequest")

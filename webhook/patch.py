@@ -1,0 +1,84 @@
+"""A JSON patch built op by op while the object is edited, instead of diffing whole documents afterwards.
+
+The builder edits the object in place and records the RFC 6902 operation for each edit, so injectors read the
+state earlier injectors left. Edits that change nothing record nothing: admitting our own output again yields
+an empty patch.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from typing import Any
+
+Path = tuple[str | int, ...]
+
+
+def pointer(path: Path) -> str:
+    return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+class PatchBuilder:
+    def __init__(self, document: dict[str, Any]):
+        self.doc = document
+        self.ops: list[dict[str, Any]] = []
+
+    def _record(self, op: str, path: str, value: Any) -> None:
+        # The document keeps being edited after this op; the op must keep the value as it was now.
+        self.ops.append({"op": op, "path": path, "value": copy.deepcopy(value)})
+
+    def get(self, path: Path, default: Any = None) -> Any:
+        node: Any = self.doc
+        for part in path:
+            if isinstance(node, dict):
+                if part not in node:
+                    return default
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                return default
+        return node
+
+    def set(self, path: Path, value: Any) -> None:
+        """Set a value, creating missing parent objects; nothing is recorded when it is already so."""
+        parent_path, key = path[:-1], path[-1]
+        parent = self.get(parent_path)
+        if parent is None:
+            self.set(parent_path, {key: value})
+            return
+        if isinstance(parent, list):
+            if parent[key] != value:  # type: ignore[index]
+                parent[key] = value  # type: ignore[index]
+                self._record("replace", pointer(path), value)
+            return
+        if key in parent and parent[key] == value:
+            return
+        op = "replace" if key in parent else "add"
+        parent[key] = value
+        self._record(op, pointer(path), value)
+
+    def set_default(self, path: Path, value: Any) -> Any:
+        """Set a value only where there is none (the user's value wins); return what is there afterwards."""
+        current = self.get(path)
+        if current is None:
+            self.set(path, value)
+            return value
+        return current
+
+    def append(self, path: Path, item: Any) -> int:
+        """Append to a list, creating it when missing; return the new item's index."""
+        items = self.get(path)
+        if items is None:
+            self.set(path, [item])
+            return 0
+        items.append(item)
+        self._record("add", pointer(path) + "/-", item)
+        return len(items) - 1
+
+    def ensure_item(self, path: Path, item: Any, same: Callable[[Any], bool]) -> int:
+        """Append the item unless the list has one for which `same` holds; return that item's index."""
+        for index, existing in enumerate(self.get(path) or []):
+            if same(existing):
+                return index
+        return self.append(path, item)

@@ -1,0 +1,73 @@
+"""Merging a runtime's args with the user's, flag by flag: the user's value of a flag wins.
+
+The result keeps the runtime's positional words and flags in the runtime's order, then the user's other flags
+in the user's order, so merging the result again with the same runtime args gives it back unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Token:
+    flag: str | None  # "--port" for a flag, None for a positional word
+    words: tuple[str, ...]  # the arg list entries, as written
+
+
+def _is_flag(word: str) -> bool:
+    return word.startswith("-") and len(word) > 1 and not _is_number(word)
+
+
+def _is_number(word: str) -> bool:
+    try:
+        float(word)
+    except ValueError:
+        return False
+    return True
+
+
+def tokenize(args: list[str]) -> list[Token]:
+    tokens: list[Token] = []
+    i = 0
+    while i < len(args):
+        word = args[i]
+        if not _is_flag(word):
+            tokens.append(Token(None, (word,)))
+            i += 1
+            continue
+        if "=" in word:
+            tokens.append(Token(word.split("=", 1)[0], (word,)))
+            i += 1
+        elif i + 1 < len(args) and not _is_flag(args[i + 1]):
+            tokens.append(Token(word, (word, args[i + 1])))
+            i += 2
+        else:
+            tokens.append(Token(word, (word,)))
+            i += 1
+    return tokens
+
+
+def merge_args(runtime_args: list[str], user_args: list[str]) -> list[str]:
+    user_tokens = tokenize(user_args)
+    user_flags = {t.flag: t for t in user_tokens if t.flag is not None}
+    user_positionals = [t for t in user_tokens if t.flag is None]
+    merged: list[str] = []
+    runtime_flags: set[str] = set()
+    runtime_positionals_seen = 0
+    for token in tokenize(runtime_args):
+        if token.flag is None:
+            # A positional word of the runtime is replaced by the user's word at the same position, if any.
+            if runtime_positionals_seen < len(user_positionals):
+                merged.extend(user_positionals[runtime_positionals_seen].words)
+            else:
+                merged.extend(token.words)
+            runtime_positionals_seen += 1
+            continue
+        runtime_flags.add(token.flag)
+        merged.extend(user_flags[token.flag].words if token.flag in user_flags else token.words)
+    for token in user_tokens:
+        if token.flag is not None and token.flag not in runtime_flags:
+            merged.extend(token.words)
+    merged.extend(word for token in user_positionals[runtime_positionals_seen:] for word in token.words)
+    return merged

@@ -1,0 +1,75 @@
+"""Injects GPUs: whole GPUs as resources, or a share of one GPU wired to the index the extender picks;
+the GPU toleration, node affinity to the GPU product, and a memory-backed /dev/shm for multi-GPU work."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infergate import constants
+from webhook.patch import PatchBuilder
+from webhook.pod.containers import by_name, container_path
+from webhook.pod.plan import PodPlan
+
+REQUIRED_TERMS = ("spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
+
+
+def inject(plan: PodPlan, patch: PatchBuilder) -> None:
+    path = container_path(patch, plan.runtime_container_name)
+    if plan.gpu_milli:
+        _share(plan, patch, path)
+    else:
+        amount = str(plan.gpus)
+        for kind in ("limits", "requests"):
+            patch.set_default(path + ("resources", kind, plan.defaults.gpu_resource), amount)
+    toleration = plan.defaults.gpu_toleration
+    if toleration is not None:
+        wanted = toleration.as_k8s()
+        patch.ensure_item(("spec", "tolerations"), wanted, lambda t: _covers(t, wanted))
+    if plan.gpu_product:
+        _require_product(patch, plan.gpu_product)
+    if plan.needs_shm:
+        _shm(plan, patch, path)
+
+
+def _share(plan: PodPlan, patch: PatchBuilder, path: tuple) -> None:
+    amount = str(plan.gpu_milli)
+    for kind in ("limits", "requests"):
+        patch.set_default(path + ("resources", kind, constants.GPU_SHARE_RESOURCE), amount)
+    field = f"metadata.annotations['{constants.GPU_INDEX_ANNOTATION}']"
+    env = {"name": constants.VISIBLE_DEVICES_ENV, "valueFrom": {"fieldRef": {"fieldPath": field}}}
+    patch.ensure_item(path + ("env",), env, by_name(constants.VISIBLE_DEVICES_ENV))
+
+
+def _covers(existing: dict[str, Any], wanted: dict[str, Any]) -> bool:
+    if existing.get("operator") == "Exists" and not existing.get("key"):
+        return True  # tolerates everything
+    return all(existing.get(k) == v for k, v in wanted.items() if k != "operator") and (
+        existing.get("operator", "Equal") == wanted.get("operator", "Equal") or existing.get("operator") == "Exists"
+    )
+
+
+def _product_expression(product: str) -> dict[str, Any]:
+    return {"key": constants.GPU_PRODUCT_LABEL, "operator": "In", "values": [product]}
+
+
+def _require_product(patch: PatchBuilder, product: str) -> None:
+    """AND the product requirement into every required term (terms are ORed), or add the only term."""
+    expression = _product_expression(product)
+    terms = patch.get(REQUIRED_TERMS)
+    if not terms:
+        patch.set(REQUIRED_TERMS, [{"matchExpressions": [expression]}])
+        return
+    for index, term in enumerate(terms):
+        expressions = term.get("matchExpressions") or []
+        if not any(e.get("key") == constants.GPU_PRODUCT_LABEL for e in expressions):
+            patch.append(REQUIRED_TERMS + (index, "matchExpressions"), expression)
+
+
+def _shm(plan: PodPlan, patch: PatchBuilder, path: tuple) -> None:
+    volume = {"name": constants.SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": plan.defaults.shm_size}}
+    patch.ensure_item(("spec", "volumes"), volume, by_name(constants.SHM_VOLUME))
+    patch.ensure_item(
+        path + ("volumeMounts",),
+        {"name": constants.SHM_VOLUME, "mountPath": "/dev/shm"},
+        lambda m: m.get("mountPath") == "/dev/shm",
+    )

@@ -1,0 +1,123 @@
+"""`infergate webhook`: the admission webhook over aiohttp HTTPS."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from infergate.tls import ReloadingTLS
+from policies.loader import Policy
+from webhook.admission import Decision, decide
+from webhook.review import BadReview, parse_review, response
+
+log = logging.getLogger(__name__)
+
+# Bodies larger than this are refused with 413: two copies of the largest object etcd stores fit well within.
+MAX_BODY_BYTES = 8 * 1024 * 1024
+
+
+@dataclass
+class WebhookMetrics:
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        self.requests = Counter(
+            "infergate_webhook_requests",
+            "Admission requests by endpoint, object kind, operation and result",
+            ["endpoint", "kind", "operation", "result"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "infergate_webhook_request_seconds",
+            "Time to answer an admission request",
+            ["endpoint"],
+            buckets=(0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.bad_requests = Counter(
+            "infergate_webhook_bad_requests", "Bodies that were not AdmissionReviews", registry=self.registry
+        )
+        self.policy_loads = Counter(
+            "infergate_policy_loads", "Policy loads by result", ["result"], registry=self.registry
+        )
+
+
+class WebhookServer:
+    """All state of one webhook process: the policy in force, the metrics and the TLS files."""
+
+    def __init__(self, policy: Policy, tls: ReloadingTLS | None = None):
+        self.policy = policy
+        self.tls = tls
+        self.metrics = WebhookMetrics()
+        self.metrics.policy_loads.labels("ok").inc()
+        self._background: list[asyncio.Task[None]] = []
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_post("/mutate", self.mutate)
+        app.router.add_post("/validate", self.validate)
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.healthz)
+        app.router.add_get("/metrics", self.metrics_page)
+        app.on_startup.append(self._start_background)
+        app.on_cleanup.append(self._stop_background)
+        return app
+
+    async def _start_background(self, _app: web.Application) -> None:
+        if self.tls is not None:
+            self._background.append(asyncio.create_task(self.tls.watch()))
+
+    async def _stop_background(self, _app: web.Application) -> None:
+        for task in self._background:
+            task.cancel()
+
+    async def mutate(self, request: web.Request) -> web.Response:
+        return await self._review(request, "mutate", mutate=True)
+
+    async def validate(self, request: web.Request) -> web.Response:
+        return await self._review(request, "validate", mutate=False)
+
+    async def _review(self, request: web.Request, endpoint: str, *, mutate: bool) -> web.Response:
+        started = time.perf_counter()
+        try:
+            body = await request.read()
+            review = parse_review(body)
+        except BadReview as exc:
+            self.metrics.bad_requests.inc()
+            return web.json_response({"error": str(exc)}, status=400)
+        admission = review.request
+        try:
+            decision = decide(admission, self.policy, mutate=mutate)
+        except Exception:  # a bug of ours: refuse this object, keep serving, and say so in the log
+            log.exception("could not decide %s %s", admission.kind.kind, admission.uid)
+            decision = Decision(
+                admission.kind.kind, allowed=False, code=500, reason="InternalError",
+                message="infergate could not process this object; the webhook log has the details",
+            )
+        if not decision.allowed:
+            log.info("denied %s %s: %s", admission.kind.kind, admission.uid, decision.message)
+        answer = response(
+            admission.uid,
+            patch=decision.patch,
+            warnings=decision.warnings,
+            denied=None if decision.allowed else (decision.code, decision.reason, decision.message),
+        )
+        self.metrics.requests.labels(endpoint, decision.kind, admission.operation, decision.result).inc()
+        self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
+        return web.json_response(answer)
+
+    async def healthz(self, _request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def metrics_page(self, _request: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+def serve(server: WebhookServer, host: str, port: int) -> None:
+    ssl_context = server.tls.context if server.tls else None
+    web.run_app(server.app(), host=host, port=port, ssl_context=ssl_context, access_log=None, print=None)
