@@ -22,7 +22,6 @@ from webhook.pod.values import annotation_field
 @dataclass
 class PodPlan:
     namespace: str
-    pod: str
     defaults: Defaults
     workload_class: str
     priority_class: PriorityClassRef
@@ -75,39 +74,48 @@ def describe(pod: dict[str, Any], namespace: str) -> str:
 
 
 def plan_pod(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
+    """Decide everything the pod needs, or raise AdmissionDenied naming the pod and the field."""
+    who = describe(pod, namespace)
+    try:
+        return _plan(pod, namespace, policy)
+    except AdmissionDenied as exc:
+        exc.message = f"{who}: {exc.message}"
+        exc.args = (exc.message,)
+        raise
+
+
+def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
     metadata = pod.get("metadata") or {}
     annotations: dict[str, str] = metadata.get("annotations") or {}
-    who = describe(pod, namespace)
     model_name = annotations.get(constants.MODEL_ANNOTATION)
     try:
         workload_class, class_reason = workload_class_of(metadata, has_model=model_name is not None)
         group = group_identity({**metadata, "namespace": namespace})
     except PodFieldError as exc:
-        raise InvalidValue(f"{who}: {exc}", exc.field) from None
+        raise InvalidValue(str(exc), exc.field) from None
 
     cluster = policy.cluster
     defaults = cluster.spec.defaults
     rule = cluster.rule_for(namespace)
     plan = PodPlan(
         namespace=namespace,
-        pod=who,
         defaults=defaults,
         workload_class=workload_class,
         priority_class=defaults.priority_classes[workload_class],  # type: ignore[index]
         group=group,
     )
-    _check_class_allowed(plan, rule, class_reason)
-
     if model_name is None:
+        _check_class_allowed(plan, rule, class_reason)
         _check_plain_pod_gpus(pod, plan, rule)
         return plan
 
     if rule is None:
         raise AdmissionDenied(
-            f"{who}: namespace {namespace} may not use models: no namespace rule of ClusterPolicy "
+            f"namespace {namespace} may not use models: no namespace rule of ClusterPolicy "
             f"{cluster.metadata.name} matches it; ask a cluster admin to add one",
             "metadata.namespace",
         )
+    _check_class_allowed(plan, rule, class_reason)
     plan.model = _resolve_model(plan, policy, rule, annotations)
     plan.runtime = _resolve_runtime(plan, policy, rule, annotations)
     _resolve_gpus(plan, pod, rule, annotations)
@@ -119,7 +127,7 @@ def _check_class_allowed(plan: PodPlan, rule: NamespaceRule | None, reason: str)
     allowed = rule.workload_classes if rule else [constants.TRAINING]
     if plan.workload_class not in allowed:
         raise AdmissionDenied(
-            f"{plan.pod}: namespace {plan.namespace} may not run {plan.workload_class} workloads (from {reason}); "
+            f"namespace {plan.namespace} may not run {plan.workload_class} workloads (from {reason}); "
             f"it may run: {', '.join(allowed) or 'none'}",
             annotation_field(constants.WORKLOAD_ANNOTATION),
         )
@@ -131,9 +139,9 @@ def _resolve_model(plan: PodPlan, policy: Policy, rule: NamespaceRule, annotatio
     model = policy.models.get(name)
     if model is None:
         known = ", ".join(sorted(policy.models)) or "none"
-        raise AdmissionDenied(f"{plan.pod}: {key}: unknown model {name!r}; known models: {known}", annotation_field(key), 404, "NotFound")
+        raise AdmissionDenied(f"{key}: unknown model {name!r}; known models: {known}", annotation_field(key), 404, "NotFound")
     if not rule.allows_model(name):
-        raise AdmissionDenied(f"{plan.pod}: {key}: namespace {plan.namespace} may not use model {name}", annotation_field(key))
+        raise AdmissionDenied(f"{key}: namespace {plan.namespace} may not use model {name}", annotation_field(key))
     return model
 
 
@@ -144,18 +152,18 @@ def _resolve_runtime(plan: PodPlan, policy: Policy, rule: NamespaceRule, annotat
     if requested is None:
         selection = select_runtime(plan.model, policy.runtimes.values(), rule)
         if selection.runtime is None:
-            raise AdmissionDenied(f"{plan.pod}: {selection.explain_failure(plan.model)}", annotation_field(constants.MODEL_ANNOTATION))
+            raise AdmissionDenied(f"{selection.explain_failure(plan.model)}", annotation_field(constants.MODEL_ANNOTATION))
         return selection.runtime
     name = values.name(key, requested)
     runtime = policy.runtimes.get(name)
     if runtime is None:
         known = ", ".join(sorted(policy.runtimes)) or "none"
-        raise AdmissionDenied(f"{plan.pod}: {key}: unknown runtime {name!r}; known runtimes: {known}", annotation_field(key), 404, "NotFound")
+        raise AdmissionDenied(f"{key}: unknown runtime {name!r}; known runtimes: {known}", annotation_field(key), 404, "NotFound")
     if not rule.allows_runtime(name):
-        raise AdmissionDenied(f"{plan.pod}: {key}: namespace {plan.namespace} may not use runtime {name}", annotation_field(key))
+        raise AdmissionDenied(f"{key}: namespace {plan.namespace} may not use runtime {name}", annotation_field(key))
     reason = why_cannot_serve(plan.model, runtime)
     if reason:
-        raise AdmissionDenied(f"{plan.pod}: {key}: runtime {name} cannot serve model {plan.model.name}: {reason}", annotation_field(key))
+        raise AdmissionDenied(f"{key}: runtime {name} cannot serve model {plan.model.name}: {reason}", annotation_field(key))
     return runtime
 
 
@@ -183,7 +191,7 @@ def _check_plain_pod_gpus(pod: dict[str, Any], plan: PodPlan, rule: NamespaceRul
     limit = rule.max_gpus_per_pod if rule else 0
     if total > limit:
         raise AdmissionDenied(
-            f"{plan.pod}: requests {total} {resource}, more than the {limit} per pod namespace {plan.namespace} may use",
+            f"requests {total} {resource}, more than the {limit} per pod namespace {plan.namespace} may use",
             "spec.containers[].resources",
         )
 
@@ -194,7 +202,7 @@ def _resolve_gpus(plan: PodPlan, pod: dict[str, Any], rule: NamespaceRule, annot
     fraction_text = annotations.get(constants.GPU_FRACTION_ANNOTATION)
     if gpus_text is not None and fraction_text is not None:
         raise InvalidValue(
-            f"{plan.pod}: set either {constants.GPUS_ANNOTATION} (whole GPUs) or {constants.GPU_FRACTION_ANNOTATION} "
+            f"set either {constants.GPUS_ANNOTATION} (whole GPUs) or {constants.GPU_FRACTION_ANNOTATION} "
             "(a share of one GPU), not both",
             annotation_field(constants.GPU_FRACTION_ANNOTATION),
         )
@@ -208,18 +216,18 @@ def _resolve_gpus(plan: PodPlan, pod: dict[str, Any], rule: NamespaceRule, annot
         plan.gpu_milli = values.gpu_fraction_milli(constants.GPU_FRACTION_ANNOTATION, fraction_text)
         if plan.model.spec.multi_node:
             raise InvalidValue(
-                f"{plan.pod}: model {plan.model.name} runs across {plan.model.spec.multi_node.size} pods and cannot use a share of one GPU",
+                f"model {plan.model.name} runs across {plan.model.spec.multi_node.size} pods and cannot use a share of one GPU",
                 annotation_field(constants.GPU_FRACTION_ANNOTATION),
             )
         if container_gpus:
             raise InvalidValue(
-                f"{plan.pod}: container {plan.runtime_container_name} requests {container_gpus} whole {resource} "
+                f"container {plan.runtime_container_name} requests {container_gpus} whole {resource} "
                 f"but {constants.GPU_FRACTION_ANNOTATION} asks for a share of one; remove one of them",
                 annotation_field(constants.GPU_FRACTION_ANNOTATION),
             )
         if rule.max_gpus_per_pod < 1:
             raise AdmissionDenied(
-                f"{plan.pod}: namespace {plan.namespace} may not use GPUs", annotation_field(constants.GPU_FRACTION_ANNOTATION)
+                f"namespace {plan.namespace} may not use GPUs", annotation_field(constants.GPU_FRACTION_ANNOTATION)
             )
         return
 
@@ -227,7 +235,7 @@ def _resolve_gpus(plan: PodPlan, pod: dict[str, Any], rule: NamespaceRule, annot
         plan.gpus = values.whole_gpus(constants.GPUS_ANNOTATION, gpus_text)
         if container_gpus is not None and container_gpus != plan.gpus:
             raise InvalidValue(
-                f"{plan.pod}: {constants.GPUS_ANNOTATION} asks for {plan.gpus} GPUs but container "
+                f"{constants.GPUS_ANNOTATION} asks for {plan.gpus} GPUs but container "
                 f"{plan.runtime_container_name} requests {container_gpus} {resource}; make them agree",
                 annotation_field(constants.GPUS_ANNOTATION),
             )
@@ -240,7 +248,7 @@ def _resolve_gpus(plan: PodPlan, pod: dict[str, Any], rule: NamespaceRule, annot
         source = annotation_field(constants.MODEL_ANNOTATION)
     if plan.gpus > rule.max_gpus_per_pod:
         raise AdmissionDenied(
-            f"{plan.pod}: asks for {plan.gpus} GPUs per pod, more than the {rule.max_gpus_per_pod} namespace "
+            f"asks for {plan.gpus} GPUs per pod, more than the {rule.max_gpus_per_pod} namespace "
             f"{plan.namespace} may use; ask for fewer with {constants.GPUS_ANNOTATION} or ask a cluster admin",
             source,
         )
@@ -254,18 +262,18 @@ def _check_group(plan: PodPlan) -> None:
     group = plan.group
     if group is None:
         raise AdmissionDenied(
-            f"{plan.pod}: model {plan.model.name} runs as a group of {shape.size} pods; create it with a LeaderWorkerSet "
+            f"model {plan.model.name} runs as a group of {shape.size} pods; create it with a LeaderWorkerSet "
             f"of size {shape.size}, or set {constants.GROUP_ANNOTATION} and {constants.GROUP_SIZE_ANNOTATION}: \"{shape.size}\"",
             annotation_field(constants.GROUP_ANNOTATION),
         )
     if group.size is not None and group.size != shape.size:
         raise InvalidValue(
-            f"{plan.pod}: model {plan.model.name} runs as a group of {shape.size} pods, but group {group.key} has size {group.size}",
+            f"model {plan.model.name} runs as a group of {shape.size} pods, but group {group.key} has size {group.size}",
             annotation_field(constants.GROUP_SIZE_ANNOTATION),
         )
     if group.rank is None:
         raise InvalidValue(
-            f"{plan.pod}: the rank of this pod in group {group.key} is unknown; LeaderWorkerSet pods carry it in the "
+            f"the rank of this pod in group {group.key} is unknown; LeaderWorkerSet pods carry it in the "
             f"{constants.LWS_WORKER_INDEX_LABEL} label, or mark the leader with {constants.ROLE_ANNOTATION}: leader",
             f"metadata.labels[{constants.LWS_WORKER_INDEX_LABEL}]",
         )

@@ -1,0 +1,39 @@
+# infergate: `make setup`, `make test`, `make demo`, `make deploy`. See README.md.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: setup controlplane test unit demo demo-down deploy bench clean
+
+setup: $(INSTALLED)
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+# Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok once, into ~/.cache/infergate/.
+controlplane: setup
+	bash devcluster/build.sh
+
+# The whole suite: unit, integration and end-to-end against a real local control plane.
+test: setup controlplane
+	INFERGATE_E2E_REQUIRED=1 $(BIN)/pytest
+
+# Everything that needs no control plane.
+unit: setup
+	$(BIN)/pytest -m "not e2e"
+
+demo: setup controlplane
+	@echo "make demo: not yet (lands with the real control plane, see issue 4)"
+
+demo-down:
+	@echo "make demo-down: not yet"
+
+deploy:
+	@echo "make deploy: not yet (lands with deploy/)"
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis
