@@ -13,10 +13,10 @@ from infergate import constants
 from infergate.workloads import GroupIdentity, PodFieldError, group_identity, workload_class_of
 from policies.loader import Policy
 from policies.schema import Defaults, Model, NamespaceRule, PriorityClassRef, Runtime
-from policies.selection import select_runtime, why_cannot_serve
 from webhook.errors import AdmissionDenied, InvalidValue
 from webhook.pod import values
 from webhook.pod.values import annotation_field
+from webhook.resolve import namespace_rule, resolve_model, resolve_runtime
 
 
 @dataclass
@@ -96,7 +96,6 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
 
     cluster = policy.cluster
     defaults = cluster.spec.defaults
-    rule = cluster.rule_for(namespace)
     plan = PodPlan(
         namespace=namespace,
         defaults=defaults,
@@ -105,19 +104,20 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         group=group,
     )
     if model_name is None:
+        rule = cluster.rule_for(namespace)
         _check_class_allowed(plan, rule, class_reason)
         _check_plain_pod_gpus(pod, plan, rule)
         return plan
 
-    if rule is None:
-        raise AdmissionDenied(
-            f"namespace {namespace} may not use models: no namespace rule of ClusterPolicy "
-            f"{cluster.metadata.name} matches it; ask a cluster admin to add one",
-            "metadata.namespace",
-        )
+    rule = namespace_rule(policy, namespace)
     _check_class_allowed(plan, rule, class_reason)
-    plan.model = _resolve_model(plan, policy, rule, annotations)
-    plan.runtime = _resolve_runtime(plan, policy, rule, annotations)
+    model_field = annotation_field(constants.MODEL_ANNOTATION)
+    plan.model = resolve_model(policy, rule, namespace, model_name, model_field)
+    # The choice shows in the infergate.io/runtime label; pods skip the selection warnings to keep applies quiet.
+    plan.runtime, _ = resolve_runtime(
+        policy, rule, namespace, plan.model, annotations.get(constants.RUNTIME_ANNOTATION),
+        annotation_field(constants.RUNTIME_ANNOTATION), model_field,
+    )
     _resolve_gpus(plan, pod, rule, annotations)
     _check_group(plan)
     return plan
@@ -131,40 +131,6 @@ def _check_class_allowed(plan: PodPlan, rule: NamespaceRule | None, reason: str)
             f"it may run: {', '.join(allowed) or 'none'}",
             annotation_field(constants.WORKLOAD_ANNOTATION),
         )
-
-
-def _resolve_model(plan: PodPlan, policy: Policy, rule: NamespaceRule, annotations: dict[str, str]) -> Model:
-    key = constants.MODEL_ANNOTATION
-    name = values.name(key, annotations[key])
-    model = policy.models.get(name)
-    if model is None:
-        known = ", ".join(sorted(policy.models)) or "none"
-        raise AdmissionDenied(f"{key}: unknown model {name!r}; known models: {known}", annotation_field(key), 404, "NotFound")
-    if not rule.allows_model(name):
-        raise AdmissionDenied(f"{key}: namespace {plan.namespace} may not use model {name}", annotation_field(key))
-    return model
-
-
-def _resolve_runtime(plan: PodPlan, policy: Policy, rule: NamespaceRule, annotations: dict[str, str]) -> Runtime:
-    assert plan.model is not None
-    key = constants.RUNTIME_ANNOTATION
-    requested = annotations.get(key)
-    if requested is None:
-        selection = select_runtime(plan.model, policy.runtimes.values(), rule)
-        if selection.runtime is None:
-            raise AdmissionDenied(f"{selection.explain_failure(plan.model)}", annotation_field(constants.MODEL_ANNOTATION))
-        return selection.runtime
-    name = values.name(key, requested)
-    runtime = policy.runtimes.get(name)
-    if runtime is None:
-        known = ", ".join(sorted(policy.runtimes)) or "none"
-        raise AdmissionDenied(f"{key}: unknown runtime {name!r}; known runtimes: {known}", annotation_field(key), 404, "NotFound")
-    if not rule.allows_runtime(name):
-        raise AdmissionDenied(f"{key}: namespace {plan.namespace} may not use runtime {name}", annotation_field(key))
-    reason = why_cannot_serve(plan.model, runtime)
-    if reason:
-        raise AdmissionDenied(f"{key}: runtime {name} cannot serve model {plan.model.name}: {reason}", annotation_field(key))
-    return runtime
 
 
 def _container_gpus(pod: dict[str, Any], resource: str, only: str | None = None) -> dict[int, int]:

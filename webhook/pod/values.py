@@ -21,9 +21,9 @@ def annotation_field(key: str) -> str:
     return f"metadata.annotations[{key}]"
 
 
-def name(key: str, value: str) -> str:
-    if not _NAME.match(value):
-        raise InvalidValue(f"{key}: {value!r} is not a valid name (lower-case letters, digits, '-' and '.')", annotation_field(key))
+def name_at(field: str, value: object) -> str:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise InvalidValue(f"{field}: {value!r} is not a valid name (lower-case letters, digits, '-' and '.')", field)
     return value
 
 

@@ -1,0 +1,63 @@
+"""Resolving the model and runtime an object asks for, within what its namespace may use.
+
+Shared by pods and InferenceServices; each caller names the field the user wrote, so denials point at it.
+"""
+
+from __future__ import annotations
+
+from policies.loader import Policy
+from policies.schema import Model, NamespaceRule, Runtime
+from policies.selection import Selection, select_runtime, why_cannot_serve
+from webhook.errors import AdmissionDenied
+from webhook.pod import values
+
+
+def namespace_rule(policy: Policy, namespace: str, field: str = "metadata.namespace") -> NamespaceRule:
+    rule = policy.cluster.rule_for(namespace)
+    if rule is None:
+        raise AdmissionDenied(
+            f"namespace {namespace} may not use models: no namespace rule of ClusterPolicy "
+            f"{policy.cluster.metadata.name} matches it; ask a cluster admin to add one",
+            field,
+        )
+    return rule
+
+
+def resolve_model(policy: Policy, rule: NamespaceRule, namespace: str, name: str, field: str) -> Model:
+    values.name_at(field, name)
+    model = policy.models.get(name)
+    if model is None:
+        known = ", ".join(sorted(policy.models)) or "none"
+        raise AdmissionDenied(f"{field}: unknown model {name!r}; known models: {known}", field, 404, "NotFound")
+    if not rule.allows_model(name):
+        raise AdmissionDenied(f"{field}: namespace {namespace} may not use model {name}", field)
+    return model
+
+
+def resolve_runtime(
+    policy: Policy, rule: NamespaceRule, namespace: str, model: Model, requested: str | None, field: str, model_field: str
+) -> tuple[Runtime, list[str]]:
+    """The named runtime, checked; or the automatic choice, with warnings saying why and what was passed over."""
+    if requested is None:
+        selection = select_runtime(model, policy.runtimes.values(), rule)
+        if selection.runtime is None:
+            raise AdmissionDenied(selection.explain_failure(model), model_field)
+        return selection.runtime, selection_warnings(selection)
+    values.name_at(field, requested)
+    runtime = policy.runtimes.get(requested)
+    if runtime is None:
+        known = ", ".join(sorted(policy.runtimes)) or "none"
+        raise AdmissionDenied(f"{field}: unknown runtime {requested!r}; known runtimes: {known}", field, 404, "NotFound")
+    if not rule.allows_runtime(requested):
+        raise AdmissionDenied(f"{field}: namespace {namespace} may not use runtime {requested}", field)
+    reason = why_cannot_serve(model, runtime)
+    if reason:
+        raise AdmissionDenied(f"{field}: runtime {requested} cannot serve model {model.name}: {reason}", field)
+    return runtime, []
+
+
+def selection_warnings(selection: Selection) -> list[str]:
+    assert selection.runtime is not None
+    warnings = [f"runtime {selection.runtime.name} selected: {selection.why}"]
+    warnings += [f"runtime {r.runtime} passed over: {r.reason}" for r in selection.rejected]
+    return warnings
