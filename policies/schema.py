@@ -204,6 +204,17 @@ class Toleration(Strict):
         return {k: v for k, v in self.model_dump(by_alias=True).items() if v is not None}
 
 
+class ReplicaBounds(Strict):
+    min: int = Field(1, ge=0)
+    max: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ReplicaBounds:
+        if self.max < self.min:
+            raise ValueError(f"max {self.max} is less than min {self.min}")
+        return self
+
+
 class Defaults(Strict):
     scheduler_name: str = Field("infergate-scheduler", alias="schedulerName")
     priority_classes: dict[Literal["inference", "training"], PriorityClassRef] = Field(
@@ -220,6 +231,9 @@ class Defaults(Strict):
         default_factory=lambda: Toleration(key=constants.GPU_RESOURCE), alias="gpuToleration"
     )
     model_init_image: str = Field("kserve/storage-initializer:v0.15.2", alias="modelInitImage")
+    replicas: ReplicaBounds = Field(
+        default_factory=ReplicaBounds, description="InferenceService components' minReplicas and maxReplicas"
+    )
     model_cache_volume: dict[str, Any] | None = Field(
         None, alias="modelCacheVolume", description="a volume source for downloaded weights; default emptyDir"
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,11 +9,13 @@ from pydantic import ValidationError
 
 from policies.loader import Policy
 from webhook.errors import AdmissionDenied, InvalidValue
+from webhook.isvc import kserve, ome
+from webhook.patch import PatchBuilder
 from webhook.pod.mutator import mutate_pod
 from webhook.review import AdmissionRequest
-from webhook.shapes import check_pod_shape
+from webhook.shapes import check_object_shape, check_pod_shape
 
-log = logging.getLogger(__name__)
+INFERENCE_SERVICES = {"ome.io": ome.admit, "serving.kserve.io": kserve.admit}
 
 
 @dataclass
@@ -54,8 +55,17 @@ def decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decisi
             check_pod_shape(obj)
             mutation = mutate_pod(obj, namespace, policy)
             return Decision(kind, patch=mutation.patch if mutate else [], warnings=mutation.warnings)
+        admit_isvc = INFERENCE_SERVICES.get(request.kind.group) if kind == "InferenceService" else None
+        if admit_isvc is not None:
+            check_object_shape(obj)
+            patch = PatchBuilder(obj)
+            warnings = admit_isvc(patch, namespace, policy)
+            return Decision(kind, patch=patch.ops if mutate else [], warnings=warnings)
         return Decision(kind)  # the webhook configuration sends only the kinds above
     except AdmissionDenied as exc:
+        if kind == "InferenceService":
+            name = (obj.get("metadata") or {}).get("name", "(unnamed)")
+            exc.message = f"InferenceService {namespace}/{name}: {exc.message}"
         return _denial(kind, exc)
     except ValidationError as exc:  # a shape check of the object
         first = exc.errors()[0]

@@ -47,3 +47,13 @@ class _Pod(_Open):
 
 def check_pod_shape(obj: dict[str, Any]) -> None:
     _Pod.model_validate(obj)
+
+
+class _Object(_Open):
+    metadata: _Metadata = Field(default_factory=_Metadata)
+    spec: dict[str, Any]
+
+
+def check_object_shape(obj: dict[str, Any]) -> None:
+    """Custom resources: metadata as for any object, and a spec that is an object."""
+    _Object.model_validate(obj)

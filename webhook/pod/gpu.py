@@ -7,7 +7,7 @@ from typing import Any
 
 from infergate import constants
 from webhook.patch import PatchBuilder
-from webhook.pod.containers import by_name, container_path
+from webhook.pod.containers import CONTAINERS, by_name, container_path
 from webhook.pod.plan import PodPlan
 
 REQUIRED_TERMS = ("spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
@@ -21,6 +21,16 @@ def inject(plan: PodPlan, patch: PatchBuilder) -> None:
         amount = str(plan.gpus)
         for kind in ("limits", "requests"):
             patch.set_default(path + ("resources", kind, plan.defaults.gpu_resource), amount)
+    _placement(plan, patch, [path])
+
+
+def inject_inference_service_pod(plan: PodPlan, patch: PatchBuilder) -> None:
+    """Pods of OME and KServe InferenceServices: their containers ask for GPUs; wire placement around them."""
+    if plan.serves_inference_service and plan.gpus:
+        _placement(plan, patch, [CONTAINERS + (index,) for index in plan.gpu_containers])
+
+
+def _placement(plan: PodPlan, patch: PatchBuilder, gpu_containers: list[tuple]) -> None:
     toleration = plan.defaults.gpu_toleration
     if toleration is not None:
         wanted = toleration.as_k8s()
@@ -28,7 +38,8 @@ def inject(plan: PodPlan, patch: PatchBuilder) -> None:
     if plan.gpu_product:
         _require_product(patch, plan.gpu_product)
     if plan.needs_shm:
-        _shm(plan, patch, path)
+        for path in gpu_containers:
+            _shm(plan, patch, path)
 
 
 def _share(plan: PodPlan, patch: PatchBuilder, path: tuple) -> None:

@@ -31,11 +31,14 @@ class PodPlan:
     gpu_milli: int = 0  # a share of one GPU, in thousandths, for fractional pods
     gpu_product: str | None = None
     group: GroupIdentity | None = None
+    # Pods an OME or KServe controller made: their own containers already ask for GPUs.
+    serves_inference_service: bool = False
+    gpu_containers: list[int] = field(default_factory=list)  # indexes of containers that request GPUs
     warnings: list[str] = field(default_factory=list)
 
     @property
     def needs_shm(self) -> bool:
-        return self.gpus > 1 or (self.group is not None and self.model is not None and self.model.spec.multi_node is not None)
+        return self.gpus > 1 or (self.group is not None and (self.serves_inference_service or self.model is not None))
 
     @property
     def runtime_container_name(self) -> str:
@@ -107,6 +110,10 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         rule = cluster.rule_for(namespace)
         _check_class_allowed(plan, rule, class_reason)
         _check_plain_pod_gpus(pod, plan, rule)
+        labels = metadata.get("labels") or {}
+        plan.serves_inference_service = any(label in labels for label in constants.ISVC_POD_LABELS)
+        product = annotations.get(constants.GPU_PRODUCT_ANNOTATION)
+        plan.gpu_product = values.label_value(constants.GPU_PRODUCT_ANNOTATION, product) if product else None
         return plan
 
     rule = namespace_rule(policy, namespace)
@@ -153,7 +160,10 @@ def _container_gpus(pod: dict[str, Any], resource: str, only: str | None = None)
 
 def _check_plain_pod_gpus(pod: dict[str, Any], plan: PodPlan, rule: NamespaceRule | None) -> None:
     resource = plan.defaults.gpu_resource
-    total = sum(_container_gpus(pod, resource).values())
+    found = _container_gpus(pod, resource)
+    plan.gpu_containers = sorted(found)
+    total = sum(found.values())
+    plan.gpus = total
     limit = rule.max_gpus_per_pod if rule else 0
     if total > limit:
         raise AdmissionDenied(

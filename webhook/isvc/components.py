@@ -1,0 +1,79 @@
+"""What OME and KServe components share: replica bounds and GPU resources, defaulted and checked.
+
+Precedence, lowest first: the policy's defaults, the runtime, the model, then the user's own spec, which
+always wins: every default here is written only where the user wrote nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from infergate import constants
+from policies.schema import NamespaceRule, ReplicaBounds
+from webhook.errors import AdmissionDenied, InvalidValue
+from webhook.patch import PatchBuilder, Path
+
+
+def dotted(path: Path) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _int_at(patch: PatchBuilder, path: Path) -> int | None:
+    value = patch.get(path)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidValue(f"{dotted(path)}: {value!r} is not a whole number", dotted(path))
+    return value
+
+
+def replicas(patch: PatchBuilder, component: Path, bounds: ReplicaBounds) -> None:
+    """Check the user's bounds, then fill in the missing ones from the policy."""
+    low = _int_at(patch, component + ("minReplicas",))
+    high = _int_at(patch, component + ("maxReplicas",))
+    if low is not None and low < 0:
+        raise InvalidValue(f"{dotted(component)}.minReplicas: {low} is negative", dotted(component + ("minReplicas",)))
+    if high is not None and high < 1:
+        raise InvalidValue(f"{dotted(component)}.maxReplicas: {high} must be at least 1", dotted(component + ("maxReplicas",)))
+    if low is not None and high is not None and high < low:
+        raise InvalidValue(
+            f"{dotted(component)}: maxReplicas {high} is less than minReplicas {low}", dotted(component + ("maxReplicas",))
+        )
+    low = low if low is not None else (min(bounds.min, high) if high is not None else bounds.min)
+    patch.set_default(component + ("minReplicas",), low)
+    patch.set_default(component + ("maxReplicas",), max(bounds.max, low, 1))
+
+
+def gpus(patch: PatchBuilder, resources: Path, count: int, resource: str, rule: NamespaceRule, namespace: str) -> int:
+    """Default the GPU requests and limits of one container's resources; return the count in force."""
+    effective = count
+    for kind in ("limits", "requests"):
+        path = resources + (kind, resource)
+        value = patch.get(path)
+        if value is None:
+            continue
+        if not str(value).isdigit():
+            raise InvalidValue(f"{dotted(path)}: {value!r} is not a whole number of GPUs", dotted(path))
+        effective = int(str(value))
+    if effective > rule.max_gpus_per_pod:
+        raise AdmissionDenied(
+            f"{dotted(resources)}: {effective} {resource} per pod is more than the {rule.max_gpus_per_pod} "
+            f"namespace {namespace} may use",
+            dotted(resources + ("limits", resource)),
+        )
+    for kind in ("limits", "requests"):
+        patch.set_default(resources + (kind, resource), str(effective))
+    return effective
+
+
+def product_annotation(patch: PatchBuilder, component: Path, product: str | None) -> None:
+    """Pods of the component carry the product, so the pod webhook adds the node affinity."""
+    if product:
+        patch.set_default(component + ("annotations", constants.GPU_PRODUCT_ANNOTATION), product)
+
+
+def mapping_at(patch: PatchBuilder, path: Path) -> dict[str, Any] | None:
+    value = patch.get(path)
+    if value is not None and not isinstance(value, dict):
+        raise InvalidValue(f"{dotted(path)}: must be an object, not {type(value).__name__}", dotted(path))
+    return value

@@ -1,0 +1,81 @@
+"""OME InferenceServices (ome.io/v1beta1): model, runtime, engine, decoder, router, and the legacy predictor."""
+
+from __future__ import annotations
+
+from infergate import constants
+from policies.loader import Policy
+from webhook.errors import AdmissionDenied, InvalidValue
+from webhook.isvc import components
+from webhook.isvc.components import mapping_at
+from webhook.patch import PatchBuilder
+from webhook.resolve import namespace_rule, resolve_model, resolve_runtime
+
+DEPLOYMENT_MODE_ANNOTATION = "ome.io/deploymentMode"
+COMPONENTS = ("engine", "decoder", "router")
+
+
+def _model_name(patch: PatchBuilder) -> tuple[str, str, list[str]]:
+    """The model's name, the field it came from, and warnings (the legacy predictor is deprecated)."""
+    name = patch.get(("spec", "model", "name"))
+    if name is not None:
+        return name, "spec.model.name", []
+    legacy = patch.get(("spec", "predictor", "model", "baseModel"))
+    if legacy is not None:
+        warning = "spec.predictor is deprecated: use spec.model, spec.runtime and spec.engine"
+        return legacy, "spec.predictor.model.baseModel", [warning]
+    raise InvalidValue("spec.model.name: an InferenceService needs the model to serve", "spec.model.name")
+
+
+def admit(patch: PatchBuilder, namespace: str, policy: Policy) -> list[str]:
+    for component in ("model", "runtime", *COMPONENTS, "predictor"):
+        mapping_at(patch, ("spec", component))
+    rule = namespace_rule(policy, namespace)
+    name, model_field, warnings = _model_name(patch)
+    model = resolve_model(policy, rule, namespace, name, model_field)
+    requested = patch.get(("spec", "runtime", "name"))
+    runtime, selection_warnings = resolve_runtime(
+        policy, rule, namespace, model, requested, "spec.runtime.name", model_field
+    )
+    warnings += selection_warnings
+    patch.set(("spec", "runtime", "name"), runtime.name)
+
+    if patch.get(("spec", "decoder")) is not None and patch.get(("spec", "engine")) is None:
+        raise AdmissionDenied("spec.decoder: a decoder needs an engine (spec.engine) for the prefill side", "spec.engine")
+    legacy_only = patch.get(("spec", "predictor")) is not None and patch.get(("spec", "model")) is None
+    if not legacy_only and patch.get(("spec", "engine")) is None:
+        patch.set(("spec", "engine"), {})
+
+    defaults = policy.cluster.spec.defaults
+    multi_node = model.spec.multi_node
+    for component in COMPONENTS:
+        path = ("spec", component)
+        if patch.get(path) is None:
+            continue
+        components.replicas(patch, path, defaults.replicas)
+        if component == "router":
+            continue  # the router is CPU-only
+        components.product_annotation(patch, path, model.spec.gpu_product)
+        has_worker = mapping_at(patch, path + ("worker",)) is not None
+        if multi_node is not None or has_worker:
+            worker_size = patch.set_default(path + ("worker", "size"), (multi_node.size - 1) if multi_node else 1)
+            if not isinstance(worker_size, int) or isinstance(worker_size, bool) or worker_size < 1:
+                raise InvalidValue(f"spec.{component}.worker.size: {worker_size!r} must be a whole number of at least 1", f"spec.{component}.worker.size")
+            for role in ("leader", "worker"):
+                components.gpus(patch, path + (role, "runner", "resources"), model.spec.gpus, defaults.gpu_resource, rule, namespace)
+        else:
+            components.gpus(patch, path + ("runner", "resources"), model.spec.gpus, defaults.gpu_resource, rule, namespace)
+
+    if legacy_only:
+        components.replicas(patch, ("spec", "predictor"), defaults.replicas)
+    patch.set_default(("metadata", "annotations", DEPLOYMENT_MODE_ANNOTATION), deployment_mode(patch))
+    patch.set_default(("metadata", "labels", constants.MODEL_LABEL), model.name)
+    patch.set_default(("metadata", "labels", constants.RUNTIME_LABEL), runtime.name)
+    return warnings
+
+
+def deployment_mode(patch: PatchBuilder) -> str:
+    if patch.get(("spec", "decoder")) is not None:
+        return "PDDisaggregated"
+    if any(patch.get(("spec", c, "worker")) is not None for c in ("engine", "decoder")):
+        return "MultiNode"
+    return "RawDeployment"
