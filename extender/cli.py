@@ -1,0 +1,93 @@
+"""`infergate extender`."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from policies import SHIPPED_POLICY_DIR, PolicyError, load_policy
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "extender",
+        help="serve the kube-scheduler extender",
+        description="Serve /filter, /prioritize, /preempt, /bind, /healthz, /readyz and /metrics for kube-scheduler.",
+    )
+    parser.add_argument("--policy", default=str(SHIPPED_POLICY_DIR), metavar="DIR", help="policy directory (default: the shipped policies/)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--kubeconfig", metavar="FILE", help="watch the API server of this kubeconfig")
+    source.add_argument("--in-cluster", action="store_true", help="watch the API server with the pod's service account")
+    source.add_argument("--snapshot", metavar="FILE", help="Nodes and Pods from a YAML/JSON file (kind: List or multi-document)")
+    parser.add_argument("--host", default="0.0.0.0")
+    parser.add_argument("--port", type=int, default=8888)
+    parser.add_argument("--tls-cert", metavar="FILE")
+    parser.add_argument("--tls-key", metavar="FILE")
+    parser.set_defaults(func=run)
+
+
+async def _expire_assumed(view, interval: float = 15.0) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        view.expire_assumed()
+
+
+def run(args: argparse.Namespace) -> int:
+    from extender.sources import SnapshotError
+    from infergate.tls import ReloadingTLS
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if bool(args.tls_cert) != bool(args.tls_key):
+        print("error: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
+    try:
+        policy = load_policy(args.policy)
+    except PolicyError as exc:
+        for problem in exc.problems:
+            print(f"policy: {problem}", file=sys.stderr)
+        return 2
+    tls = ReloadingTLS(args.tls_cert, args.tls_key) if args.tls_cert else None
+    try:
+        asyncio.run(_serve(args, policy, tls))
+    except SnapshotError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def _serve(args: argparse.Namespace, policy, tls) -> None:
+    from aiohttp import web
+
+    from extender.binder import KubeBinder, SnapshotBinder
+    from extender.server import ExtenderServer
+    from extender.sources import KubeSource, load_snapshot
+    from extender.view import ClusterView
+
+    view = ClusterView()
+    if args.snapshot:
+        server = ExtenderServer(policy, view, SnapshotBinder(load_snapshot(view, args.snapshot)))
+    else:
+        from kubernetes_asyncio import client, config
+
+        if args.in_cluster:
+            config.load_incluster_config()
+        else:
+            await config.load_kube_config(config_file=args.kubeconfig)
+        api = client.ApiClient()
+        server = ExtenderServer(policy, view, KubeBinder(api))
+        server.companions.append(KubeSource(api, view).run())
+    server.companions.append(_expire_assumed(view))
+    if tls is not None:
+        server.companions.append(tls.watch())
+    runner = web.AppRunner(server.app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, args.host, args.port, ssl_context=tls.context if tls else None).start()
+    logging.getLogger(__name__).info("extender serving on %s:%d", args.host, args.port)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await runner.cleanup()

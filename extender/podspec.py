@@ -1,0 +1,140 @@
+"""Reading Kubernetes Pods and Nodes (as JSON dicts) into the placement core's plain types."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from extender.core import MILLI_PER_GPU, NodeSpec, PodRequest
+from infergate import constants
+from infergate.workloads import GroupIdentity, PodFieldError, group_identity, workload_class_of
+from policies.quantity import milli, whole
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+class PodSpecError(ValueError):
+    """A pod or node the extender cannot read; the message names the object and the field."""
+
+
+def pod_key(pod: dict[str, Any]) -> str:
+    metadata = pod.get("metadata") or {}
+    return f"{metadata.get('namespace') or 'default'}/{metadata.get('name') or ''}"
+
+
+def _resources(container: dict[str, Any], kind: str) -> dict[str, Any]:
+    return ((container.get("resources") or {}).get(kind)) or {}
+
+
+def _amount(who: str, field: str, value: Any, convert) -> int:
+    try:
+        return convert(value)
+    except (ValueError, TypeError, ArithmeticError):
+        raise PodSpecError(f"{who}: {field}: {value!r} is not a quantity") from None
+
+
+def _container_request(who: str, index: int, container: dict[str, Any], init: bool) -> tuple[int, int, int, int]:
+    """cpu milli, memory bytes, whole GPUs and GPU milli that one container asks for."""
+    requests, limits = _resources(container, "requests"), _resources(container, "limits")
+    where = f"spec.{'initContainers' if init else 'containers'}[{index}].resources"
+    cpu = requests.get("cpu", limits.get("cpu", 0))
+    memory = requests.get("memory", limits.get("memory", 0))
+    gpus = limits.get(constants.GPU_RESOURCE, requests.get(constants.GPU_RESOURCE, 0))
+    share = limits.get(constants.GPU_SHARE_RESOURCE, requests.get(constants.GPU_SHARE_RESOURCE, 0))
+    return (
+        _amount(who, f"{where}.requests.cpu", cpu, milli),
+        _amount(who, f"{where}.requests.memory", memory, whole),
+        _amount(who, f"{where}.limits[{constants.GPU_RESOURCE}]", gpus, whole),
+        _amount(who, f"{where}.limits[{constants.GPU_SHARE_RESOURCE}]", share, whole),
+    )
+
+
+def _required_products(pod: dict[str, Any]) -> frozenset[str]:
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    if constants.GPU_PRODUCT_ANNOTATION in annotations:
+        return frozenset([annotations[constants.GPU_PRODUCT_ANNOTATION]])
+    affinity = ((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {}
+    required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
+    for term in required.get("nodeSelectorTerms") or []:
+        for expression in term.get("matchExpressions") or []:
+            if expression.get("key") == constants.GPU_PRODUCT_LABEL and expression.get("operator") == "In":
+                return frozenset(expression.get("values") or [])
+    return frozenset()
+
+
+def pod_request(pod: dict[str, Any]) -> PodRequest:
+    """What the pod needs on a node, as kube-scheduler counts it: containers and sidecars summed, each regular
+    init container on its own, the larger of the two, plus the pod overhead."""
+    who = f"pod {pod_key(pod)}"
+    spec = pod.get("spec") or {}
+    total = [0, 0, 0, 0]
+    init_peak = [0, 0, 0, 0]
+    for index, container in enumerate(spec.get("initContainers") or []):
+        amounts = _container_request(who, index, container, init=True)
+        if container.get("restartPolicy") == "Always":  # a sidecar runs beside the containers
+            total = [a + b for a, b in zip(total, amounts)]
+        else:
+            init_peak = [max(a, b) for a, b in zip(init_peak, amounts)]
+    for index, container in enumerate(spec.get("containers") or []):
+        total = [a + b for a, b in zip(total, _container_request(who, index, container, init=False))]
+    cpu, memory, gpus, share = (max(a, b) for a, b in zip(total, init_peak))
+    overhead = spec.get("overhead") or {}
+    cpu += _amount(who, "spec.overhead.cpu", overhead.get("cpu", 0), milli)
+    memory += _amount(who, "spec.overhead.memory", overhead.get("memory", 0), whole)
+    if gpus and share:
+        raise PodSpecError(f"{who}: asks for whole GPUs and a share of one GPU; infergate places one or the other")
+    if share >= MILLI_PER_GPU:
+        raise PodSpecError(f"{who}: {constants.GPU_SHARE_RESOURCE} {share} must be below {MILLI_PER_GPU} (a share of one GPU)")
+    return PodRequest(cpu_milli=cpu, memory_bytes=memory, gpus=gpus, gpu_milli=share, gpu_products=_required_products(pod))
+
+
+def node_spec(node: dict[str, Any]) -> NodeSpec:
+    metadata = node.get("metadata") or {}
+    name = metadata.get("name") or ""
+    who = f"node {name}"
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    labels = metadata.get("labels") or {}
+    return NodeSpec(
+        name=name,
+        cpu_milli=_amount(who, "status.allocatable.cpu", allocatable.get("cpu", 0), milli),
+        memory_bytes=_amount(who, "status.allocatable.memory", allocatable.get("memory", 0), whole),
+        gpus=_amount(who, f"status.allocatable[{constants.GPU_RESOURCE}]", allocatable.get(constants.GPU_RESOURCE, 0), whole),
+        gpu_product=labels.get(constants.GPU_PRODUCT_LABEL),
+        labels=labels,
+    )
+
+
+def gpu_index(pod: dict[str, Any]) -> int | None:
+    """The GPU a fractional pod was given at binding, from its annotation."""
+    value = ((pod.get("metadata") or {}).get("annotations") or {}).get(constants.GPU_INDEX_ANNOTATION)
+    return int(value) if value is not None and str(value).isdigit() else None
+
+
+@dataclass(frozen=True)
+class PodFacts:
+    """What the extender remembers about a pod besides its allocation."""
+
+    key: str
+    uid: str
+    node: str | None
+    workload_class: str
+    group: GroupIdentity | None
+    terminal: bool
+
+
+def pod_facts(pod: dict[str, Any]) -> PodFacts:
+    metadata = pod.get("metadata") or {}
+    labels = metadata.get("labels") or {}
+    try:
+        group = group_identity(metadata)
+        workload = labels.get(constants.WORKLOAD_LABEL) or workload_class_of(metadata, has_model=constants.MODEL_ANNOTATION in (metadata.get("annotations") or {}))[0]
+    except PodFieldError as exc:
+        raise PodSpecError(f"pod {pod_key(pod)}: {exc}") from None
+    return PodFacts(
+        key=pod_key(pod),
+        uid=str(metadata.get("uid") or ""),
+        node=(pod.get("spec") or {}).get("nodeName") or None,
+        workload_class=workload if workload in constants.WORKLOAD_CLASSES else constants.TRAINING,
+        group=group,
+        terminal=(pod.get("status") or {}).get("phase") in TERMINAL_PHASES,
+    )

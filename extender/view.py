@@ -1,0 +1,156 @@
+"""The extender's view of the cluster: Nodes and Pods as the API server reports them, plus the pods it has
+bound and not yet seen bound. No I/O: the watch, the snapshot loader and the tests all feed it the same way.
+
+A pod counts against its node from the moment the extender binds it, so no GPU is given twice while the watch
+catches up; a pod the API server reports on a node counts there whatever the extender thought.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from extender.core import Allocation, ClusterState, PlacementError, PodRequest
+from extender.podspec import PodFacts, PodSpecError, gpu_index, node_spec, pod_facts, pod_key, pod_request
+
+log = logging.getLogger(__name__)
+
+# A pod the extender bound but the watch never showed bound is released after this long (the binding failed
+# in a way the extender did not see, or the pod was deleted while the watch was down; a relist also settles it).
+ASSUME_TTL_SECONDS = 300.0
+
+
+@dataclass
+class Assumed:
+    uid: str
+    since: float
+
+
+@dataclass
+class ClusterView:
+    state: ClusterState = field(default_factory=ClusterState)
+    facts: dict[str, PodFacts] = field(default_factory=dict)
+    requests: dict[str, PodRequest] = field(default_factory=dict)
+    assumed: dict[str, Assumed] = field(default_factory=dict)
+    synced: bool = False
+    problems: int = 0  # objects that could not be read; counted in metrics, logged once each
+
+    # ------------------------------------------------------------------------------------------------ nodes
+    def apply_node(self, node: dict[str, Any]) -> None:
+        try:
+            spec = node_spec(node)
+            self.state.add_node(spec)
+        except (PodSpecError, PlacementError, ValueError) as exc:
+            self.problems += 1
+            log.warning("ignoring node update: %s", exc)
+            return
+        # Pods reported on this node before the node itself arrived can be counted now.
+        for key, facts in self.facts.items():
+            if facts.node == spec.name and key not in self.state and not facts.terminal:
+                self._hold(key, facts, self.requests[key], None, force=True)
+
+    def delete_node(self, name: str) -> None:
+        if self.state.has_node(name):
+            self.state.remove_node(name)
+
+    # ------------------------------------------------------------------------------------------------- pods
+    def apply_pod(self, pod: dict[str, Any]) -> None:
+        key = pod_key(pod)
+        try:
+            facts = pod_facts(pod)
+            request = pod_request(pod)
+        except (PodSpecError, ValueError) as exc:
+            self.problems += 1
+            log.warning("ignoring pod update: %s", exc)
+            return
+        known = self.facts.get(key)
+        if known is not None and known.uid != facts.uid and facts.uid:
+            self._release(key)  # the same name, a new pod
+            self.assumed.pop(key, None)
+        self.facts[key] = facts
+        self.requests[key] = request
+        if facts.terminal:
+            self._release(key)
+            self.assumed.pop(key, None)
+            return
+        if facts.node is None:
+            if key not in self.assumed:
+                self._release(key)
+            return
+        self.assumed.pop(key, None)
+        held = self.state.allocation(key)
+        if held is not None and held.node == facts.node and held.request == request:
+            return
+        self._release(key)
+        self._hold(key, facts, request, gpu_index(pod), force=True)
+
+    def delete_pod(self, key: str) -> None:
+        self._release(key)
+        self.facts.pop(key, None)
+        self.requests.pop(key, None)
+        self.assumed.pop(key, None)
+
+    def replace_all(self, nodes: Iterable[dict[str, Any]], pods: Iterable[dict[str, Any]]) -> None:
+        """A full list from the API server: rebuild from it, keeping the pods bound but not yet listed."""
+        pending = {key: (self.state.allocation(key), self.assumed[key]) for key in self.assumed}
+        fresh = ClusterView()
+        for node in nodes:
+            fresh.apply_node(node)
+        # Pods with a known GPU index first, so pods without one take the GPUs around them.
+        ordered = sorted(pods, key=lambda p: gpu_index(p) is None)
+        for pod in ordered:
+            fresh.apply_pod(pod)
+        for key, (alloc, assumed) in pending.items():
+            if alloc is not None and key not in fresh.state and not (fresh.facts.get(key) and fresh.facts[key].terminal):
+                try:
+                    fresh.state.allocate(key, alloc.request, alloc.node, alloc.gpu_indices)
+                    fresh.assumed[key] = assumed
+                except PlacementError as exc:
+                    log.warning("dropping the binding of %s in flight: %s", key, exc)
+        self.state, self.facts, self.requests, self.assumed = fresh.state, fresh.facts, fresh.requests, fresh.assumed
+        self.problems += fresh.problems
+        self.synced = True
+
+    # ------------------------------------------------------------------------------------------ our binding
+    def assume(self, key: str, uid: str, request: PodRequest, node: str, gpu_indices: tuple[int, ...] | None) -> Allocation:
+        """Hold the pod's resources on the node from now on (idempotent for the same pod, node and request)."""
+        alloc = self.state.allocate(key, request, node, gpu_indices)
+        if self.facts.get(key) is None or self.facts[key].node != node:
+            self.assumed[key] = Assumed(uid, time.monotonic())
+        return alloc
+
+    def forget(self, key: str) -> None:
+        """A binding of ours failed: give back what it held."""
+        if key in self.assumed:
+            del self.assumed[key]
+            self._release(key)
+
+    def expire_assumed(self, now: float | None = None, ttl: float = ASSUME_TTL_SECONDS) -> list[str]:
+        now = time.monotonic() if now is None else now
+        expired = [key for key, a in self.assumed.items() if now - a.since > ttl]
+        for key in expired:
+            log.warning("pod %s was bound by the extender %.0fs ago but never seen bound; releasing", key, ttl)
+            self.forget(key)
+        return expired
+
+    # ------------------------------------------------------------------------------------------------ inner
+    def _hold(self, key: str, facts: PodFacts, request: PodRequest, index: int | None, *, force: bool) -> None:
+        if not self.state.has_node(facts.node or ""):
+            return  # counted when the node arrives
+        indices = (index,) if index is not None and request.is_fractional else None
+        try:
+            self.state.allocate(key, request, facts.node or "", indices, force=force)
+        except PlacementError as exc:
+            self.problems += 1
+            log.warning("cannot count pod %s on node %s: %s", key, facts.node, exc)
+
+    def _release(self, key: str) -> None:
+        if key in self.state:
+            self.state.release(key)
+
+    def gpu_totals(self) -> tuple[int, int]:
+        """(allocated, capacity) in GPU milli."""
+        return self.state.gpu_used_milli(), self.state.gpu_capacity_milli()
