@@ -1,0 +1,70 @@
+"""The extender's view: what the API server reports wins, and bindings in flight keep their GPUs."""
+
+from __future__ import annotations
+
+from extender.view import ClusterView
+from tests.kube_objects import node, pod
+
+
+def free(view: ClusterView, name: str) -> list[int]:
+    return view.state.free_summary(name)["gpu_free_milli"]
+
+
+def test_pods_count_where_the_api_server_says():
+    view = ClusterView()
+    view.replace_all([node("n1", gpus=4)], [pod("a", gpus=2, node_name="n1"), pod("b", gpus=1), pod("done", gpus=1, node_name="n1")])
+    view.apply_pod({**pod("done", gpus=1, node_name="n1"), "status": {"phase": "Succeeded"}})
+    assert sum(free(view, "n1")) == 2000
+    assert view.synced
+
+
+def test_fractional_pods_keep_their_index():
+    view = ClusterView()
+    view.replace_all([node("n1", gpus=2)], [pod("s", share=400, node_name="n1", annotations={"infergate.io/gpu-index": "1"}), pod("w", gpus=1, node_name="n1")])
+    assert free(view, "n1") == [0, 600]
+
+
+def test_assumed_binding_survives_stale_events_and_relists():
+    view = ClusterView()
+    view.replace_all([node("n1", gpus=4)], [pod("p", gpus=4)])
+    view.assume("ml/p", "uid-p", view.requests["ml/p"], "n1", None)
+    view.apply_pod(pod("p", gpus=4))  # an event from before the binding
+    assert sum(free(view, "n1")) == 0
+    view.replace_all([node("n1", gpus=4)], [pod("p", gpus=4)])  # a relist that does not show it bound yet
+    assert sum(free(view, "n1")) == 0
+    view.apply_pod(pod("p", gpus=4, node_name="n1"))
+    assert "ml/p" not in view.assumed and sum(free(view, "n1")) == 0
+
+
+def test_assumed_binding_expires():
+    view = ClusterView()
+    view.replace_all([node("n1", gpus=4)], [pod("p", gpus=4)])
+    view.assume("ml/p", "uid-p", view.requests["ml/p"], "n1", None)
+    assert view.expire_assumed(now=10**9) == ["ml/p"]
+    assert sum(free(view, "n1")) == 4000
+
+
+def test_pod_before_its_node_and_deletions():
+    view = ClusterView()
+    view.apply_pod(pod("p", gpus=2, node_name="late"))
+    view.apply_node(node("late", gpus=4))
+    assert sum(free(view, "late")) == 2000
+    view.delete_pod("ml/p")
+    assert sum(free(view, "late")) == 4000
+    view.delete_node("late")
+    assert not view.state.has_node("late")
+
+
+def test_recreated_pod_with_the_same_name():
+    view = ClusterView()
+    view.replace_all([node("n1", gpus=4), node("n2", gpus=4)], [pod("p", gpus=2, node_name="n1")])
+    view.apply_pod(pod("p", gpus=3, node_name="n2", uid="new"))
+    assert sum(free(view, "n1")) == 4000 and sum(free(view, "n2")) == 1000
+
+
+def test_unreadable_objects_are_counted_not_fatal():
+    view = ClusterView()
+    broken = pod("x", gpus=1)
+    broken["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = "many"
+    view.replace_all([node("n1")], [broken])
+    assert view.problems == 1 and "ml/x" not in view.requests
