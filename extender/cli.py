@@ -28,12 +28,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-async def _expire_assumed(view, interval: float = 15.0) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        view.expire_assumed()
-
-
 def run(args: argparse.Namespace) -> int:
     from extender.sources import SnapshotError
     from infergate.tls import ReloadingTLS
@@ -79,10 +73,9 @@ async def _serve(args: argparse.Namespace, policy, tls) -> None:
             await config.load_kube_config(config_file=args.kubeconfig)
         api = client.ApiClient()
         server = ExtenderServer(policy, view, KubeBinder(api))
-        server.companions.append(KubeSource(api, view).run())
-    server.companions.append(_expire_assumed(view))
+        server.companions.append(KubeSource(api, view).run)
     if tls is not None:
-        server.companions.append(tls.watch())
+        server.companions.append(tls.watch)
     runner = web.AppRunner(server.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, args.host, args.port, ssl_context=tls.context if tls else None).start()

@@ -120,6 +120,12 @@ class PodFacts:
     workload_class: str
     group: GroupIdentity | None
     terminal: bool
+    reserved_node: str | None = None  # a gang member's node, recorded at its group's first binding
+
+    @property
+    def in_gang(self) -> bool:
+        """Placed all-or-nothing with other pods: a group of more than one (or of unknown size)."""
+        return self.group is not None and (self.group.size is None or self.group.size > 1)
 
 
 def pod_facts(pod: dict[str, Any]) -> PodFacts:
@@ -137,4 +143,5 @@ def pod_facts(pod: dict[str, Any]) -> PodFacts:
         workload_class=workload if workload in constants.WORKLOAD_CLASSES else constants.TRAINING,
         group=group,
         terminal=(pod.get("status") or {}).get("phase") in TERMINAL_PHASES,
+        reserved_node=(metadata.get("annotations") or {}).get(constants.RESERVED_NODE_ANNOTATION),
     )

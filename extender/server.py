@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,8 +21,21 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from pydantic import BaseModel, ValidationError
 
 from extender.binder import Binder, BindError
-from extender.core import PlacementError, PodRequest, Scorer, choose, filter_nodes, make_scorer, prioritize
-from extender.podspec import PodSpecError, pod_request
+from extender.core import (
+    MAX_EXTENDER_SCORE,
+    MILLI_PER_GPU,
+    ClusterState,
+    PlacementError,
+    PodRequest,
+    Scorer,
+    choose,
+    filter_nodes,
+    make_scorer,
+    prioritize,
+)
+from extender.gangs import GangBook, PlanFailure
+from extender.podspec import PodFacts, PodSpecError, pod_facts, pod_request
+from extender.preemption import choose_victims
 from extender.protocol import ExtenderArgs, ExtenderBindingArgs, ExtenderPreemptionArgs, filter_result
 from extender.view import ClusterView
 from infergate import constants
@@ -60,10 +74,16 @@ class ExtenderServer:
         self.policy = policy
         self.view = view
         self.binder = binder
-        self.scorer = scorer or make_scorer(policy.cluster.spec.scheduling.scorer)
+        scheduling = policy.cluster.spec.scheduling
+        self.scorer = scorer or make_scorer(scheduling.scorer)
+        self.gangs = GangBook(view.state, self.scorer, scheduling.topology_keys, scheduling.topology_mode, scheduling.reservation_seconds)
+        self.training_steering = scheduling.training_steering
+        view.rebuild_hooks.append(self._after_relist)
+        if view.synced:  # a snapshot loaded before the server existed
+            self._after_relist(view.state)
         self.metrics = ExtenderMetrics()
-        # Coroutines to run beside the server (the watch, expiry of stale bindings), started with the app.
-        self.companions: list[Any] = []
+        # What runs beside the server (the watch, TLS reloads): coroutine functions, started with the app.
+        self.companions: list[Callable[[], Awaitable[Any]]] = [self.maintain]
         self.background: list[asyncio.Task[Any]] = []
 
     # ------------------------------------------------------------------------------------------------- app
@@ -81,7 +101,7 @@ class ExtenderServer:
         return app
 
     async def _start_background(self, _app: web.Application) -> None:
-        self.background = [asyncio.create_task(companion) for companion in self.companions]
+        self.background = [asyncio.create_task(companion()) for companion in self.companions]
 
     async def _stop_background(self, _app: web.Application) -> None:
         for task in self.background:
@@ -123,21 +143,97 @@ class ExtenderServer:
         args: ExtenderArgs = self._parse(ExtenderArgs, body)
         names = args.candidate_names()
         request = self._request_of(args.Pod)
-        if isinstance(request, str):
-            return filter_result(args, [], {}, dict.fromkeys(names, request)), "unresolvable"
+        facts = self._facts_of(args.Pod)
+        if isinstance(request, str) or isinstance(facts, str):
+            reason = request if isinstance(request, str) else facts
+            return filter_result(args, [], {}, dict.fromkeys(names, reason)), "unresolvable"
+        if facts.in_gang:
+            return self._filter_member(args, names, facts, request)
         if not request.wants_gpu:
             return filter_result(args, names, {}), "ok"
         result = filter_nodes(self.view.state, request, names)
         return filter_result(args, result.fits, result.failed), "ok" if result.fits else "no-fit"
 
+    def _facts_of(self, pod: dict[str, Any]) -> PodFacts | str:
+        try:
+            return pod_facts(pod)
+        except PodSpecError as exc:
+            return str(exc)
+
+    def _filter_member(self, args: ExtenderArgs, names: list[str], facts: PodFacts, request: PodRequest) -> tuple[dict[str, Any], str]:
+        """A member of a gang: plan the whole group when it has no reservation, then answer with the member's
+        reserved node only."""
+        assert facts.group is not None
+        group = facts.group.key
+        if group not in self.gangs.reservations:
+            members, near = self._members_to_place(facts, request)
+            outcome = self.gangs.plan(group, members, near)
+            if isinstance(outcome, PlanFailure):
+                failed = dict.fromkeys(names, outcome.reason)
+                if outcome.resolvable:
+                    return filter_result(args, [], failed), "gang-waits"
+                return filter_result(args, [], {}, failed), "gang-unresolvable"
+            self._refresh_gauges()
+        slot = self.gangs.claim(group, facts.key, request, facts.group.rank, alive=self._pending)
+        if slot is None:
+            reason = f"gang {group}: every reserved place is taken by another member, or none covers this pod's request"
+            return filter_result(args, [], dict.fromkeys(names, reason)), "gang-full"
+        failed = {name: f"gang {group}: this member is reserved on node {slot.node}" for name in names if name != slot.node}
+        fits = [slot.node] if slot.node in names else []
+        return filter_result(args, fits, failed), "ok" if fits else "no-fit"
+
+    def _pending(self, key: str) -> bool:
+        facts = self.view.facts.get(key)
+        return facts is not None and facts.node is None and not facts.terminal
+
+    def _members_to_place(self, facts: PodFacts, request: PodRequest) -> tuple[list[PodRequest], list[str]]:
+        """Requests of the members still to place (this pod first), and the nodes of the running ones.
+
+        Members that do not exist yet (a LeaderWorkerSet creates workers only once its leader is ready) are
+        planned with this pod's request, so the whole group's capacity is held from the first placement."""
+        assert facts.group is not None
+        group = facts.group
+        pending = [request]
+        near: list[str] = []
+        for key, other in self.view.facts.items():
+            if key == facts.key or other.group is None or other.group.key != group.key or other.terminal:
+                continue
+            if other.node is not None:
+                near.append(other.node)
+            else:
+                pending.append(self.view.requests[key])
+        size = group.size or len(pending) + len(near)
+        missing = max(0, size - len(pending) - len(near))
+        return pending[: max(0, size - len(near))] + [request] * missing, near
+
     async def prioritize(self, body: bytes) -> tuple[list[dict[str, Any]], str]:
         args: ExtenderArgs = self._parse(ExtenderArgs, body)
         names = args.candidate_names()
         request = self._request_of(args.Pod)
-        if isinstance(request, str) or not request.wants_gpu:
+        facts = self._facts_of(args.Pod)
+        if isinstance(request, str) or isinstance(facts, str) or not request.wants_gpu:
             return [{"Host": name, "Score": 0} for name in names], "ok"
+        if facts.in_gang:
+            reservation = self.gangs.reservations.get(facts.group.key)  # type: ignore[union-attr]
+            slot = reservation.slot_of(facts.key) if reservation else None
+            return [{"Host": n, "Score": MAX_EXTENDER_SCORE if slot and n == slot.node else 0} for n in names], "ok"
         scores = prioritize(self.view.state, request, names, self.scorer)
+        if facts.workload_class == constants.TRAINING and self.training_steering:
+            scores = self._steer_training(scores)
         return [{"Host": name, "Score": scores[name]} for name in names], "ok"
+
+    def _steer_training(self, scores: dict[str, int]) -> dict[str, int]:
+        """Training pods leave wholly free nodes to inference groups, which need whole nodes: a free node's
+        score is cut by the policy's trainingSteering share."""
+        state = self.view.state
+        steered = dict(scores)
+        for name, score in scores.items():
+            if state.has_node(name):
+                row = state.row(name)
+                count = int(state.gpu_count[row])
+                if count and int(state.gpu_free[row, :count].sum()) == count * MILLI_PER_GPU:
+                    steered[name] = int(round(score * (1 - self.training_steering)))
+        return steered
 
     async def bind(self, body: bytes) -> tuple[dict[str, Any], str]:
         args: ExtenderBindingArgs = self._parse(ExtenderBindingArgs, body)
@@ -154,11 +250,25 @@ class ExtenderServer:
             request = self.view.requests.get(key)
             if request is None:
                 return {"Error": f"pod {key} cannot be read"}, "error"
+        facts = self.view.facts[key]
+        slot = None
+        if facts.in_gang:
+            slot = self.gangs.claim(facts.group.key, key, request, facts.group.rank, alive=self._pending)  # type: ignore[union-attr]
+            if slot is None or slot.node != args.Node:
+                where = f"its reserved node is {slot.node}" if slot else "its group has no reservation"
+                return {"Error": f"cannot bind gang member {key} to node {args.Node}: {where}"}, "conflict"
+            first_binding = not any(s.bound for s in self.gangs.reservations[slot.group].slots)
+            self.gangs.hand_over(slot)
         try:
-            alloc = self.view.assume(key, args.PodUID, request, args.Node, self._gpu_choice(request, args.Node, key))
+            indices = slot.gpu_indices if slot else self._gpu_choice(request, args.Node, key)
+            alloc = self.view.assume(key, args.PodUID, request, args.Node, indices)
         except PlacementError as exc:
+            if slot:
+                self.gangs.take_back(slot)
             return {"Error": f"cannot bind pod {key} to node {args.Node}: {exc}"}, "conflict"
         try:
+            if slot and first_binding:
+                await self._record_reservation(slot.group)
             if request.is_fractional:
                 await self.binder.annotate(args.PodNamespace, args.PodName, {constants.GPU_INDEX_ANNOTATION: str(alloc.gpu_indices[0])})
             await self.binder.bind(args.PodNamespace, args.PodName, args.PodUID, args.Node)
@@ -167,9 +277,38 @@ class ExtenderServer:
             if pod is not None and (pod.get("spec") or {}).get("nodeName") == args.Node:
                 return {"Error": ""}, "already-bound"
             self.view.forget(key)
+            if slot:
+                self.gangs.take_back(slot)
             return {"Error": f"binding pod {key} to node {args.Node} failed: {exc}"}, "error"
+        if slot:
+            self.gangs.settle(slot.group)
         self._refresh_gauges()
         return {"Error": ""}, "ok"
+
+    async def _record_reservation(self, group: str) -> None:
+        """Write each pending member's reserved node on the pod, so a restarted extender can rebuild the
+        reservation from the API server instead of stranding a partial group."""
+        for key, facts in list(self.view.facts.items()):
+            if facts.group is not None and facts.group.key == group and self._pending(key):
+                self.gangs.claim(group, key, self.view.requests[key], facts.group.rank, alive=self._pending)
+        for slot in self.gangs.reservations[group].slots:
+            if slot.pod and not slot.bound and self._pending(slot.pod):
+                namespace, name = slot.pod.split("/", 1)
+                try:
+                    await self.binder.annotate(namespace, name, {constants.RESERVED_NODE_ANNOTATION: slot.node})
+                except BindError as exc:
+                    log.warning("could not record the reservation of %s: %s", slot.pod, exc)
+
+    def _after_relist(self, state: ClusterState) -> None:
+        """Carry gang reservations into the rebuilt state, and restore those recorded on pending pods."""
+        self.gangs.rebind(state)
+        recorded: dict[str, list[tuple[str, PodRequest, str]]] = {}
+        for key, facts in self.view.facts.items():
+            if facts.group and facts.reserved_node and facts.node is None and not facts.terminal:
+                recorded.setdefault(facts.group.key, []).append((key, self.view.requests[key], facts.reserved_node))
+        for group, members in recorded.items():
+            if group not in self.gangs.reservations and self.gangs.restore(group, members) is None:
+                log.warning("the recorded reservation of gang %s no longer fits; it is planned again", group)
 
     def _gpu_choice(self, request: PodRequest, node: str, key: str) -> tuple[int, ...] | None:
         """The GPU a share goes to: the one it already holds (a retried bind), else the scorer's pick."""
@@ -184,13 +323,44 @@ class ExtenderServer:
 
     async def preempt(self, body: bytes) -> tuple[dict[str, Any], str]:
         args: ExtenderPreemptionArgs = self._parse(ExtenderPreemptionArgs, body)
-        victims = args.NodeNameToMetaVictims or {}
-        return {"NodeNameToMetaVictims": {name: v.model_dump() for name, v in victims.items()}}, "ok"
+        request = self._request_of(args.Pod)
+        facts = self._facts_of(args.Pod)
+        if isinstance(request, str) or isinstance(facts, str):
+            return {"NodeNameToMetaVictims": {}}, "unresolvable"
+        candidates = {name: [p.UID for p in v.Pods] for name, v in (args.NodeNameToMetaVictims or {}).items()}
+        for name, victims in (args.NodeNameToVictims or {}).items():
+            candidates[name] = [str((p.get("metadata") or {}).get("uid", "")) for p in victims.Pods]
+        decision = choose_victims(self.view, facts, request, candidates)
+        if decision is None:
+            return {"NodeNameToMetaVictims": {}}, "no-candidate"
+        node, victims, others = decision
+        for key in others:  # the rest of each victim's gang, on other nodes, goes with it
+            namespace, name = key.split("/", 1)
+            self.background.append(asyncio.create_task(self._evict(namespace, name)))
+        metas = {"Pods": [{"UID": self.view.facts[v].uid} for v in victims], "NumPDBViolations": 0}
+        return {"NodeNameToMetaVictims": {node: metas}}, "ok"
+
+    async def _evict(self, namespace: str, name: str) -> None:
+        try:
+            await self.binder.evict(namespace, name)
+        except BindError as exc:
+            log.warning("could not evict %s/%s with its gang: %s", namespace, name, exc)
+
+    async def maintain(self, interval: float = 2.0) -> None:
+        """Release what nobody will use: gang reservations past their time, bindings never seen bound."""
+        while True:
+            await asyncio.sleep(interval)
+            for group in self.gangs.expire():
+                log.info("gang %s did not complete within %.0fs; its reservation is released", group, self.gangs.ttl_seconds)
+            self.view.expire_assumed()
+            self._refresh_gauges()
 
     # --------------------------------------------------------------------------------------------- health
     def _refresh_gauges(self) -> None:
+        reserved = self.gangs.reserved_milli()
         used, capacity = self.view.gpu_totals()
-        self.metrics.gpu_allocated.set(used)
+        self.metrics.gpu_allocated.set(used - reserved)
+        self.metrics.gpu_reserved.set(reserved)
         self.metrics.gpu_capacity.set(capacity)
         self.metrics.unreadable.set(self.view.problems)
 

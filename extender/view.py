@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +37,8 @@ class ClusterView:
     assumed: dict[str, Assumed] = field(default_factory=dict)
     synced: bool = False
     problems: int = 0  # objects that could not be read; counted in metrics, logged once each
+    # Called with the new state after a full relist, for holders of capacity that is not a pod (gang slots).
+    rebuild_hooks: list[Callable[[ClusterState], None]] = field(default_factory=list)
 
     # ------------------------------------------------------------------------------------------------ nodes
     def apply_node(self, node: dict[str, Any]) -> None:
@@ -112,6 +114,8 @@ class ClusterView:
                     log.warning("dropping the binding of %s in flight: %s", key, exc)
         self.state, self.facts, self.requests, self.assumed = fresh.state, fresh.facts, fresh.requests, fresh.assumed
         self.problems += fresh.problems
+        for hook in self.rebuild_hooks:
+            hook(self.state)
         self.synced = True
 
     # ------------------------------------------------------------------------------------------ our binding

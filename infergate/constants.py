@@ -26,6 +26,9 @@ ROLE_ANNOTATION = f"{GROUP}/role"
 # Annotations infergate writes
 GPU_INDEX_ANNOTATION = f"{GROUP}/gpu-index"
 INJECTED_ANNOTATION = f"{GROUP}/injected"
+# A gang member's reserved node, written on the pending members at the group's first binding, so a restarted
+# extender can rebuild the reservation instead of stranding a partial group.
+RESERVED_NODE_ANNOTATION = f"{GROUP}/reserved-node"
 
 # Labels infergate writes
 WORKLOAD_LABEL = f"{GROUP}/workload"
