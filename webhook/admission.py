@@ -11,7 +11,7 @@ from policies.loader import Policy
 from webhook.errors import AdmissionDenied, InvalidValue
 from webhook.isvc import kserve, ome
 from webhook.patch import PatchBuilder
-from webhook.pod.mutator import mutate_pod
+from webhook.pod.mutator import keep_merged_args, mutate_pod
 from webhook.review import AdmissionRequest
 from webhook.shapes import check_object_shape, check_pod_shape
 
@@ -50,9 +50,10 @@ def decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decisi
     namespace = request.namespace or (obj.get("metadata") or {}).get("namespace") or "default"
     try:
         if request.kind.group == "" and kind == "Pod":
-            if request.operation != "CREATE":
-                return Decision(kind)  # a pod's spec is immutable after creation: nothing to inject
             check_pod_shape(obj)
+            if request.operation == "UPDATE":
+                ops = keep_merged_args(obj, request.old_object or {})
+                return Decision(kind, patch=ops if mutate else [])
             mutation = mutate_pod(obj, namespace, policy)
             return Decision(kind, patch=mutation.patch if mutate else [], warnings=mutation.warnings)
         admit_isvc = INFERENCE_SERVICES.get(request.kind.group) if kind == "InferenceService" else None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,27 +12,11 @@ import yaml
 
 from devcluster.cluster import LocalCluster
 from devcluster.stack import SAMPLES, InfergateStack
+from tests.e2e.conftest import H100
 from policies import SHIPPED_POLICY_DIR, load_policy
 from webhook.render import render_files
 
 pytestmark = pytest.mark.e2e
-
-H100 = "NVIDIA-H100-80GB-HBM3"
-
-
-@pytest.fixture(scope="module")
-def stack(cluster: LocalCluster) -> Iterator[InfergateStack]:
-    infergate = InfergateStack(cluster).start()
-    cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": "rack-a"}, name_prefix="h100-a")
-    cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": "rack-b"}, name_prefix="h100-b")
-    cluster.add_gpu_nodes(2, gpus_per_node=4, product="NVIDIA-A10", labels={"infergate.io/rack": "rack-c"}, name_prefix="a10")
-    result = infergate.apply_samples()
-    assert result.returncode == 0, result.stderr
-    try:
-        yield infergate
-    finally:
-        infergate.stop()
-
 
 def assert_subset(expected: Any, actual: Any, path: str = "") -> None:
     """Everything render predicted is in what the API server stored (which adds its own defaults)."""
@@ -110,10 +93,8 @@ def test_gpu_pods_are_placed_through_the_extender(stack: InfergateStack) -> None
     assert all(e.get("reportingComponent", e.get("source", {}).get("component")) == "infergate-scheduler" for e in scheduled)
 
 
-def test_accounting_matches_the_cluster(stack: InfergateStack) -> None:
-    """Whole GPUs the extender holds per node equal what bound pods request; no GPU is given twice."""
-    cluster = stack.cluster
-    time.sleep(1)
+def requested_gpu_milli(cluster: LocalCluster) -> dict[str, int]:
+    """GPU milli that bound, live pods request, per node, as the API server reports them."""
     requested: dict[str, int] = {}
     for pod in cluster.get_json("pods", "-A")["items"]:
         node = pod["spec"].get("nodeName")
@@ -122,12 +103,20 @@ def test_accounting_matches_the_cluster(stack: InfergateStack) -> None:
         for container in pod["spec"]["containers"]:
             limits = container.get("resources", {}).get("limits", {})
             requested[node] = requested.get(node, 0) + 1000 * int(limits.get("nvidia.com/gpu", 0)) + int(limits.get("infergate.io/gpu-milli", 0))
+    return requested
+
+
+def allocated_metric(stack: InfergateStack) -> float:
+    return float(next(line.split()[1] for line in stack_metrics(stack).splitlines() if line.startswith("infergate_gpu_allocated_milli ")))
+
+
+def test_accounting_matches_the_cluster(stack: InfergateStack) -> None:
+    """GPUs the extender holds equal what bound pods request; no node is overcommitted."""
+    cluster = stack.cluster
     capacity = {n["metadata"]["name"]: 1000 * int(n["status"]["allocatable"].get("nvidia.com/gpu", 0)) for n in cluster.get_json("nodes")["items"]}
-    for node, milli in requested.items():
+    cluster.wait_for("the extender's accounting to match the cluster", lambda: allocated_metric(stack) == sum(requested_gpu_milli(cluster).values()), timeout=30)
+    for node, milli in requested_gpu_milli(cluster).items():
         assert milli <= capacity[node], f"node {node} is overcommitted: {milli} of {capacity[node]}"
-    metrics = stack_metrics(stack)
-    allocated = float(next(line.split()[1] for line in metrics.splitlines() if line.startswith("infergate_gpu_allocated_milli ")))
-    assert allocated == sum(requested.values())
 
 
 def stack_metrics(stack: InfergateStack) -> str:
@@ -190,12 +179,9 @@ def test_webhook_down_fails_closed_in_opted_in_namespaces(stack: InfergateStack)
 
 def test_extender_restart_rebuilds_accounting(stack: InfergateStack) -> None:
     cluster = stack.cluster
-    before = stack_metrics(stack)
-    allocated = [line for line in before.splitlines() if line.startswith("infergate_gpu_allocated_milli ")]
     stack.stop_server("extender", crash=True)
     stack.start_server("extender")
-    after = stack_metrics(stack)
-    assert [line for line in after.splitlines() if line.startswith("infergate_gpu_allocated_milli ")] == allocated
+    cluster.wait_for("the restarted extender's accounting to match the cluster", lambda: allocated_metric(stack) == sum(requested_gpu_milli(cluster).values()), timeout=30)
     # And it keeps placing: a new single-GPU pod is bound.
     pod = yaml.safe_load((SAMPLES / "llama-8b-pod.yaml").read_text())
     pod["metadata"]["name"] = "after-restart"
