@@ -26,11 +26,12 @@ test: setup controlplane
 unit: setup
 	$(BIN)/pytest -m "not e2e"
 
+# A local control plane with the webhook and the extender, every sample applied; `make demo-down` stops it.
 demo: setup controlplane
-	@echo "make demo: not yet (lands with the real control plane, see issue 4)"
+	$(BIN)/python -m devcluster.demo up --dir .demo
 
 demo-down:
-	@echo "make demo-down: not yet"
+	$(BIN)/python -m devcluster.demo down --dir .demo
 
 deploy:
 	@echo "make deploy: not yet (lands with deploy/)"
