@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup controlplane test unit demo demo-down deploy bench clean
+.PHONY: setup controlplane test unit demo demo-down deploy undeploy sync-policy bench clean
 
 setup: $(INSTALLED)
 
@@ -33,8 +33,18 @@ demo: setup controlplane
 demo-down:
 	$(BIN)/python -m devcluster.demo down --dir .demo
 
-deploy:
-	@echo "make deploy: not yet (lands with deploy/)"
+# Installs into the current kubectl context. OVERLAY=cert-manager uses cert-manager instead of `infergate certs`.
+OVERLAY ?= self-signed
+deploy: setup
+	@if [ "$(OVERLAY)" = self-signed ]; then bash deploy/overlays/self-signed/setup.sh; fi
+	$(BIN)/kubectl apply -k deploy/overlays/$(OVERLAY)
+
+undeploy: setup
+	$(BIN)/kubectl delete -k deploy/overlays/$(OVERLAY) --ignore-not-found
+
+# Copies policies/*.yaml into the policy ConfigMap of deploy/base (a test fails when they drift apart).
+sync-policy:
+	bash deploy/sync-policy.sh
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import sys
 import time
@@ -66,12 +67,13 @@ def up(work_dir: Path) -> int:
     if missing:
         print(f"missing control-plane binaries ({', '.join(missing)}); run `make controlplane`", file=sys.stderr)
         return 1
+    shutil.rmtree(work_dir, ignore_errors=True)  # every demo starts from an empty cluster
     started = time.monotonic()
     cluster = LocalCluster(work_dir=work_dir, tie_to_parent=False, keep_work_dir=True)
     cluster.start()
     try:
         stack = InfergateStack(cluster).start()
-        (work_dir / SERVERS_FILE).write_text(json.dumps({n: s.process.pid for n, s in stack.servers.items() if s.process}))
+        (work_dir / SERVERS_FILE).write_text(json.dumps({n: s.pid for n, s in stack.servers.items()}))
         cluster.add_gpu_nodes(2, product="NVIDIA-H100-80GB-HBM3", labels={"infergate.io/rack": "rack-a"}, name_prefix="h100-a")
         cluster.add_gpu_nodes(2, product="NVIDIA-H100-80GB-HBM3", labels={"infergate.io/rack": "rack-b"}, name_prefix="h100-b")
         cluster.add_gpu_nodes(2, gpus_per_node=4, product="NVIDIA-A10", labels={"infergate.io/rack": "rack-c"}, name_prefix="a10")
@@ -105,7 +107,7 @@ def down(work_dir: Path) -> int:
         for name, pid in json.loads(servers.read_text()).items():
             try:
                 if "infergate" in Path(f"/proc/{pid}/cmdline").read_text():
-                    os.kill(pid, signal.SIGTERM)
+                    os.killpg(pid, signal.SIGTERM)
             except (OSError, ValueError):
                 pass
         servers.unlink()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import os
+import signal
 import subprocess
 import sys
 import ssl
@@ -22,7 +24,7 @@ from typing import Any
 import yaml
 
 from certs.issue import write_bundle
-from devcluster.cluster import ClusterError, LocalCluster, free_port
+from devcluster.cluster import ClusterError, Component, LocalCluster, free_port
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -38,43 +40,10 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
 
 
 @dataclass
-class Server:
-    """One of our servers as a local process."""
-
-    name: str
-    argv: list[str]
-    port: int
-    log: Path
-    process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.process = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-
-    def kill(self) -> None:
-        """SIGKILL: a crash, not a shutdown."""
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait()
-        self.process = None
-
-
-@dataclass
 class InfergateStack:
     cluster: LocalCluster
     policy_dir: Path = REPO / "policies"
-    servers: dict[str, Server] = field(default_factory=dict)
+    servers: dict[str, Component] = field(default_factory=dict)
 
     @property
     def tls_dir(self) -> Path:
@@ -91,19 +60,19 @@ class InfergateStack:
         write_bundle(self.tls_dir, dns=["localhost"], ips=["127.0.0.1"])
         tls = ["--tls-cert", str(self.tls_dir / "tls.crt"), "--tls-key", str(self.tls_dir / "tls.key")]
         webhook_port, extender_port = free_port(), free_port()
-        self.servers["webhook"] = Server(
-            "webhook",
+        self.servers["webhook"] = Component(
+            "infergate-webhook",
             self._infergate("webhook", "--policy", str(self.policy_dir), "--host", "127.0.0.1", "--port", str(webhook_port), *tls),
-            webhook_port, self.cluster.logs / "infergate-webhook.log",
+            self.cluster.logs / "infergate-webhook.log", webhook_port,
         )
-        self.servers["extender"] = Server(
-            "extender",
+        self.servers["extender"] = Component(
+            "infergate-extender",
             self._infergate("extender", "--policy", str(self.policy_dir), "--kubeconfig", str(self.cluster.kubeconfig),
                             "--host", "127.0.0.1", "--port", str(extender_port), *tls),
-            extender_port, self.cluster.logs / "infergate-extender.log",
+            self.cluster.logs / "infergate-extender.log", extender_port,
         )
         for server in self.servers.values():
-            server.start()
+            server.start(self.cluster.tie_to_parent)
         self.wait_ready("webhook")
         self.wait_ready("extender")
         self.cluster.apply(load_documents(CRDS / "ome.io_inferenceservices.yaml") + load_documents(CRDS / "serving.kserve.io_inferenceservices.yaml"))
@@ -158,19 +127,20 @@ class InfergateStack:
         server = self.servers[name]
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if server.process is not None and server.process.poll() is not None:
-                raise ClusterError(f"infergate {name} exited ({server.process.returncode}); see {server.log}")
+            server.check_running()
             if self._ready(name):
                 return
             time.sleep(0.2)
-        raise ClusterError(f"infergate {name} not ready after {timeout:.0f}s; see {server.log}")
+        raise ClusterError(f"infergate {name} not ready after {timeout:.0f}s; see {server.log_path}")
 
     def stop_server(self, name: str, *, crash: bool = False) -> None:
         server = self.servers[name]
-        server.kill() if crash else server.stop()
+        if crash and server.pid is not None:
+            os.killpg(server.pid, signal.SIGKILL)  # no shutdown: the process simply vanishes
+        server.stop()
 
     def start_server(self, name: str) -> None:
-        self.servers[name].start()
+        self.servers[name].start(self.cluster.tie_to_parent)
         self.wait_ready(name)
 
     def apply_samples(self, *names: str) -> subprocess.CompletedProcess[str]:

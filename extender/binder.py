@@ -40,11 +40,17 @@ class KubeBinder:
         try:
             response = await method(*args, _preload_content=False, **kwargs)
             body = await response.read()
-            return json.loads(body) if body else None
-        except ApiException as exc:
-            if exc.status == 404 and method == self.core.read_namespaced_pod:
-                return None
-            raise BindError(_status_message(exc)) from None
+        except ApiException as exc:  # raised for some failures even without preloading
+            status, body = exc.status, exc.body
+        else:
+            # Without preloading the client does not raise for an error status: every 403, 404 and 409 must
+            # be read here, or a refused binding would pass for a successful one.
+            status = response.status
+        if status == 404 and method == self.core.read_namespaced_pod:
+            return None
+        if not 200 <= status < 300:
+            raise BindError(_status_message(status, body))
+        return json.loads(body) if body else None
 
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return await self._call(self.core.read_namespaced_pod, name, namespace)
@@ -66,11 +72,11 @@ class KubeBinder:
         await self._call(self.core.create_namespaced_pod_eviction, name, namespace, body)
 
 
-def _status_message(exc: Any) -> str:
+def _status_message(status: int, body: Any) -> str:
     try:
-        return f"{exc.status}: {json.loads(exc.body).get('message', exc.reason)}"
+        return f"{status}: {json.loads(body).get('message', '')}"
     except (TypeError, ValueError, AttributeError):
-        return f"{exc.status}: {exc.reason}"
+        return f"{status}: {body!r}"
 
 
 class SnapshotBinder:
