@@ -143,6 +143,22 @@ class InfergateStack:
         self.servers[name].start(self.cluster.tie_to_parent)
         self.wait_ready(name)
 
+    def restart_extender(self, *, kubeconfig: Path | None = None, crash: bool = True) -> None:
+        """Restart the extender, optionally talking to the API server through another kubeconfig."""
+        self.stop_server("extender", crash=crash)
+        argv = self.servers["extender"].argv
+        argv[argv.index("--kubeconfig") + 1] = str(kubeconfig or self.cluster.kubeconfig)
+        self.start_server("extender")
+
+    def kubeconfig_via(self, port: int) -> Path:
+        """The admin kubeconfig, pointed at another port on 127.0.0.1 (a proxy in front of the API server)."""
+        config = yaml.safe_load(self.cluster.kubeconfig.read_text())
+        for cluster in config["clusters"]:
+            cluster["cluster"]["server"] = f"https://127.0.0.1:{port}"
+        path = self.cluster.dir / f"via-{port}.kubeconfig"
+        path.write_text(yaml.safe_dump(config))
+        return path
+
     def apply_samples(self, *names: str) -> subprocess.CompletedProcess[str]:
         files = [str(SAMPLES / n) for n in names] if names else [str(p) for p in sorted(SAMPLES.glob("*.yaml"))]
         args: list[str] = ["apply"]
