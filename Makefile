@@ -6,7 +6,9 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: setup controlplane test unit demo demo-down deploy undeploy sync-policy bench clean
 
+# The venv and the control-plane binaries: everything the project and its tests need.
 setup: $(INSTALLED)
+	bash devcluster/build.sh
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,7 +17,7 @@ $(INSTALLED): pyproject.toml
 	touch $@
 
 # Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok once, into ~/.cache/infergate/.
-controlplane: setup
+controlplane:
 	bash devcluster/build.sh
 
 # The whole suite: unit, integration and end-to-end against a real local control plane.

@@ -1,0 +1,1 @@
+"""Certificate tooling: a private CA, serving and client certificates (see certs.issue)."""

@@ -1,0 +1,67 @@
+"""The session's local control plane for end-to-end tests.
+
+When the binaries are missing the e2e tests are skipped with a message saying how to build them; with
+INFERGATE_E2E_REQUIRED=1 (which CI sets) they fail instead, so a broken build can never pass as green.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from devcluster import ClusterError, LocalCluster, default_bin_dir, missing_binaries
+from devcluster.stack import InfergateStack
+
+
+def _required() -> bool:
+    return os.environ.get("INFERGATE_E2E_REQUIRED", "").lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(scope="session")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    missing = missing_binaries()
+    if missing:
+        message = (
+            f"control-plane binaries missing in {default_bin_dir()}: {', '.join(missing)}; "
+            "build them with `make controlplane` (devcluster/build.sh)"
+        )
+        if _required():
+            pytest.fail(f"INFERGATE_E2E_REQUIRED is set but {message}", pytrace=False)
+        pytest.skip(message)
+    work_dir = tmp_path_factory.mktemp("cluster")
+    local = LocalCluster(work_dir=work_dir)
+    try:
+        local.start()
+    except ClusterError as exc:
+        pytest.fail(f"the local control plane did not start: {exc}", pytrace=False)
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+H100 = "NVIDIA-H100-80GB-HBM3"
+
+
+@pytest.fixture(scope="session")
+def stack(cluster: LocalCluster) -> Iterator[InfergateStack]:
+    """infergate wired into the cluster, with GPU nodes in three racks and every sample applied."""
+    infergate = InfergateStack(cluster)
+    try:
+        yield _started(infergate, cluster)
+    finally:
+        infergate.stop()
+
+
+def _started(infergate: InfergateStack, cluster: LocalCluster) -> InfergateStack:
+    infergate.start()
+    cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": "rack-a"}, name_prefix="h100-a")
+    cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": "rack-b"}, name_prefix="h100-b")
+    cluster.add_gpu_nodes(2, gpus_per_node=4, product="NVIDIA-A10", labels={"infergate.io/rack": "rack-c"}, name_prefix="a10")
+    result = infergate.apply_samples()
+    assert result.returncode == 0, result.stderr
+    again = infergate.apply_samples()
+    assert again.returncode == 0, f"re-applying the samples must be a no-op: {again.stderr}"
+    return infergate
