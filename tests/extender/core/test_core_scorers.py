@@ -1,0 +1,179 @@
+"""Scorers, GPU choice, normalisation to the extender's 0-10."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from extender.core import (
+    ClusterState,
+    FGDScorer,
+    InfergateScorer,
+    NodeSpec,
+    PodRequest,
+    WorkloadProfile,
+    choose,
+    expected_fragmentation,
+    make_scorer,
+    normalize_scores,
+    place,
+    prioritize,
+    scorer_names,
+)
+from extender.core.fragmentation import PodShape
+
+GiB = 1 << 30
+
+
+def cluster() -> ClusterState:
+    return ClusterState([
+        NodeSpec(f"n{i}", cpu_milli=96_000, memory_bytes=512 * GiB, gpus=8, gpu_product="G2") for i in range(3)
+    ])
+
+
+def test_registry_names_and_unknown() -> None:
+    assert scorer_names() == ["infergate", "fgd", "bestfit", "spread"]
+    with pytest.raises(ValueError, match="unknown scorer 'nope'"):
+        make_scorer("nope")
+
+
+def test_bestfit_is_the_papers_formula() -> None:
+    state = cluster()
+    state.allocate("ns/a", PodRequest(cpu_milli=32_000, gpus=4), "n1")
+    request = PodRequest(cpu_milli=8000, gpus=1)
+    scored = make_scorer("bestfit").score(state, request, state.rows())
+    # leftover n0: 0.5*88/128 + 0.5*7/8 = 0.78125 -> 21; n1: 0.5*56/128 + 0.5*3/8 = 0.40625 -> 59
+    assert scored.values.tolist() == [21.0, 59.0, 21.0]
+
+
+def test_spread_prefers_the_emptiest_node() -> None:
+    state = cluster()
+    state.allocate("ns/a", PodRequest(cpu_milli=32_000, gpus=4), "n1")
+    choice = choose(state, PodRequest(gpus=1), make_scorer("spread"), np.random.default_rng(0),
+                    rows=state.rows(["n1", "n2"]))
+    assert choice is not None and choice.node == "n2"
+
+
+def test_expected_fragmentation_by_hand() -> None:
+    state = ClusterState([NodeSpec("n", cpu_milli=10_000, memory_bytes=GiB, gpus=2, gpu_product="T4")])
+    state.allocate("ns/a", PodRequest(cpu_milli=1000, gpu_milli=700), "n", gpu_indices=[0])  # free: [300, 1000]
+    profile = WorkloadProfile(
+        (PodShape(1000, 1, 500), PodShape(1000, 1, 1000), PodShape(20_000, 1, 200), PodShape(1000, 0, 0)),
+        (0.25, 0.25, 0.25, 0.25),
+    )
+    compiled = profile.compile(state)
+    rows = state.rows()
+    value = expected_fragmentation(compiled, state.cpu_free[rows], state.gpu_free[rows], state.product[rows])
+    # share 500 fits on GPU 1: the 300 left on GPU 0 is a fragment; a whole GPU fits: 300 again;
+    # 20 CPUs never fit: all 1300 free; a CPU-only pod can use no GPU: 1300
+    assert value[0] == pytest.approx(0.25 * (300 + 300 + 1300 + 1300))
+
+
+def test_fgd_puts_a_share_on_the_already_shared_gpu() -> None:
+    state = cluster()
+    state.allocate("ns/a", PodRequest(cpu_milli=1000, gpu_milli=500), "n1", gpu_indices=[3])
+    profile = WorkloadProfile((PodShape(1000, 1, 1000), PodShape(1000, 1, 500)), (0.5, 0.5))
+    for scorer in (FGDScorer(profile), InfergateScorer(profile)):
+        choice = choose(state, PodRequest(cpu_milli=1000, gpu_milli=500), scorer, np.random.default_rng(1))
+        assert choice is not None and (choice.node, choice.gpu_indices) == ("n1", (3,)), scorer.name
+
+
+def test_fgd_breaks_ties_toward_the_first_listed_node() -> None:
+    state = cluster()
+    scorer = make_scorer("fgd", [PodRequest(cpu_milli=1000, gpus=1)] * 3)
+    picks = {choose(state, PodRequest(gpus=1), scorer, np.random.default_rng(seed)).node for seed in range(5)}
+    assert picks == {"n0"}
+
+
+def test_infergate_packs_the_fuller_node_among_equals() -> None:
+    state = cluster()
+    state.allocate("ns/a", PodRequest(cpu_milli=8000, gpus=2), "n2")
+    scorer = make_scorer("infergate", [PodRequest(cpu_milli=8000, gpus=1)] * 3)
+    alloc = place(state, "ns/b", PodRequest(cpu_milli=8000, gpus=1), scorer, np.random.default_rng(3))
+    assert alloc is not None and alloc.node == "n2"
+
+
+def test_scores_are_cached_per_row_and_follow_changes() -> None:
+    state = cluster()
+    scorer = make_scorer("infergate", [PodRequest(cpu_milli=1000, gpu_milli=500)] * 2)
+    request = PodRequest(cpu_milli=1000, gpu_milli=500)
+    first = scorer.score(state, request, state.rows()).values
+    state.allocate("ns/a", PodRequest(cpu_milli=1000, gpu_milli=500), "n0")
+    second = scorer.score(state, request, state.rows()).values
+    fresh = make_scorer("infergate", [PodRequest(cpu_milli=1000, gpu_milli=500)] * 2)
+    assert np.allclose(second, fresh.score(state, request, state.rows()).values)
+    assert second[0] > first[0]  # n0 now has a half-used GPU the share completes
+
+
+def test_new_products_after_first_score_are_handled() -> None:
+    state = cluster()
+    scorer = make_scorer("fgd", [PodRequest(gpus=1, gpu_products=frozenset({"H100"}))])
+    scorer.score(state, PodRequest(gpus=1), state.rows())
+    state.add_node(NodeSpec("h", cpu_milli=96_000, memory_bytes=512 * GiB, gpus=8, gpu_product="H100"))
+    request = PodRequest(gpus=1, gpu_products=frozenset({"H100"}))
+    choice = choose(state, request, scorer)
+    assert choice is not None and choice.node == "h"
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ([], []),
+        ([5.0], [10]),
+        ([3.0, 3.0, 3.0], [10, 10, 10]),
+        ([0.0, 1.0], [0, 10]),
+        ([0.0, 0.5, 0.99, 1.0], [0, 5, 9, 10]),
+        ([-200.0, -100.0, 0.0], [0, 5, 10]),
+        ([53.4, 53.45, 12.0], [9, 10, 0]),
+    ],
+)
+def test_normalize_scores(raw: list[float], expected: list[int]) -> None:
+    assert normalize_scores(np.array(raw)).tolist() == expected
+
+
+def test_prioritize_gives_0_to_10_and_zero_to_misfits() -> None:
+    state = cluster()
+    state.allocate("ns/a", PodRequest(gpus=8), "n0")
+    state.allocate("ns/b", PodRequest(gpus=4), "n1")
+    scores = prioritize(state, PodRequest(gpus=2), ["n0", "n1", "n2", "ghost"], make_scorer("bestfit"))
+    assert scores == {"n0": 0, "n1": 10, "n2": 0, "ghost": 0}
+    assert all(isinstance(v, int) for v in scores.values())
+
+
+def test_default_profile_is_usable() -> None:
+    state = cluster()
+    for name in scorer_names():
+        alloc = place(state, f"ns/{name}", PodRequest(cpu_milli=1000, gpu_milli=250), make_scorer(name))
+        assert alloc is not None and alloc.request.gpu_milli == 250
+
+
+def test_memory_aware_shapes_count_gpus_stranded_by_memory() -> None:
+    state = ClusterState([
+        NodeSpec("roomy", cpu_milli=64_000, memory_bytes=256 * GiB, gpus=2, gpu_product="T4"),
+        NodeSpec("no-memory", cpu_milli=64_000, memory_bytes=256 * GiB, gpus=2, gpu_product="T4"),
+    ])
+    state.allocate("ns/hog", PodRequest(memory_bytes=250 * GiB), "no-memory")
+    shape = PodRequest(cpu_milli=1000, memory_bytes=16 * GiB, gpus=1)
+    rows = state.rows()
+    with_memory = WorkloadProfile.from_requests([shape], with_memory=True).compile(state)
+    without = WorkloadProfile.from_requests([shape]).compile(state)
+    args = (state.cpu_free[rows], state.gpu_free[rows], state.product[rows], state.memory_free[rows])
+    assert expected_fragmentation(without, *args).tolist() == [0.0, 0.0]
+    assert expected_fragmentation(with_memory, *args).tolist() == [0.0, 2000.0]
+
+
+def test_nothing_fits() -> None:
+    state = cluster()
+    request = PodRequest(gpus=9)
+    assert choose(state, request, make_scorer("infergate")) is None
+    assert place(state, "ns/big", request, make_scorer("fgd")) is None
+    assert state.pod_count == 0
+
+
+def test_profile_keeps_the_popular_shapes() -> None:
+    small = PodRequest(cpu_milli=1000, gpu_milli=500)
+    rare = PodRequest(cpu_milli=2000, gpus=8)
+    profile = WorkloadProfile.from_requests([small] * 97 + [rare] * 3, coverage=0.95)
+    assert len(profile.shapes) == 1 and profile.weights == (1.0,)
+    profile = WorkloadProfile.from_requests([small] * 97 + [rare] * 3, coverage=0.98)
+    assert [round(w, 2) for w in profile.weights] == [0.97, 0.03]
