@@ -272,6 +272,15 @@ class ClusterState:
             return None
         return (int(fitting[np.argmin(free[fitting])]),)
 
+    def _least_used_indices(self, row: int, request: PodRequest) -> tuple[int, ...] | None:
+        """For an overcommitted node: count the pod on its least used GPUs, so the node shows as full (never as
+        having room it does not have). None when the node has fewer GPUs than the pod asks for."""
+        count = int(self.gpu_count[row])
+        if request.gpu_slots > count:
+            return None
+        order = np.argsort(-self.gpu_free[row, :count], kind="stable")
+        return tuple(sorted(int(i) for i in order[: request.gpu_slots]))
+
     def allocate(
         self,
         pod_key: str,
@@ -303,8 +312,10 @@ class ClusterState:
                 raise DoesNotFit(reason)
         if indices is None:
             indices = self.default_gpu_indices(row, request)
-            if indices is None:  # only reachable with force
-                raise DoesNotFit(f"node {node}: no GPU can take {request.describe_gpu()}")
+            if indices is None:  # only reachable with force: the API server reports more than fits
+                indices = self._least_used_indices(row, request)
+                if indices is None:
+                    raise DoesNotFit(f"node {node}: has {int(self.gpu_count[row])} GPUs, cannot hold {request.describe_gpu()}")
         self._check_indices(row, node, request, indices, force)
         milli = tuple(request.milli_per_slot for _ in indices)
         alloc = Allocation(pod_key=pod_key, node=node, request=request, gpu_indices=indices, gpu_milli=milli)

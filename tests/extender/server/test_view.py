@@ -68,3 +68,12 @@ def test_unreadable_objects_are_counted_not_fatal():
     broken["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] = "many"
     view.replace_all([node("n1")], [broken])
     assert view.problems == 1 and "ml/x" not in view.requests
+
+
+def test_overcommitted_node_is_counted_full_not_ignored():
+    """The API server may report more than fits (pods placed by another scheduler): count them anyway, so the
+    node shows no room rather than room it does not have."""
+    view = ClusterView()
+    view.replace_all([node("n1", gpus=4)], [pod("a", gpus=3, node_name="n1"), pod("b", gpus=3, node_name="n1")])
+    assert "ml/b" in view.state and view.problems == 0
+    assert max(free(view, "n1")) <= 0
