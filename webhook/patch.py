@@ -9,13 +9,30 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable
+from functools import lru_cache
 from typing import Any
 
 Path = tuple[str | int, ...]
 
+_IMMUTABLE = (str, int, float, bool, type(None))
 
+
+@lru_cache(maxsize=4096)  # the same few paths come back in every request
 def pointer(path: Path) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
+
+
+def snapshot(value: Any) -> Any:
+    """A copy that later edits of `value` cannot reach: what copy.deepcopy gives for JSON values, without
+    copying strings and numbers, and several times faster."""
+    kind = type(value)
+    if kind is dict:
+        return {key: item if type(item) in _IMMUTABLE else snapshot(item) for key, item in value.items()}
+    if kind is list:
+        return [item if type(item) in _IMMUTABLE else snapshot(item) for item in value]
+    if kind in _IMMUTABLE:
+        return value
+    return copy.deepcopy(value)
 
 
 class PatchBuilder:
@@ -25,7 +42,7 @@ class PatchBuilder:
 
     def _record(self, op: str, path: str, value: Any) -> None:
         # The document keeps being edited after this op; the op must keep the value as it was now.
-        self.ops.append({"op": op, "path": path, "value": copy.deepcopy(value)})
+        self.ops.append({"op": op, "path": path, "value": snapshot(value)})
 
     def get(self, path: Path, default: Any = None) -> Any:
         node: Any = self.doc

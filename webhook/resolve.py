@@ -9,7 +9,11 @@ from policies.loader import Policy
 from policies.schema import Model, NamespaceRule, Runtime
 from policies.selection import Selection, select_runtime, why_cannot_serve
 from webhook.errors import AdmissionDenied
+from webhook.memo import IdentityMemo
 from webhook.pod import values
+
+# The automatic choice depends only on the model, the runtimes and the namespace rule: made once per policy.
+_SELECTIONS = IdentityMemo()
 
 
 def namespace_rule(policy: Policy, namespace: str, field: str = "metadata.namespace") -> NamespaceRule:
@@ -39,7 +43,7 @@ def resolve_runtime(
 ) -> tuple[Runtime, list[str]]:
     """The named runtime, checked; or the automatic choice, with warnings saying why and what was passed over."""
     if requested is None:
-        selection = select_runtime(model, policy.runtimes.values(), rule)
+        selection = _select(policy, rule, model)
         if selection.runtime is None:
             raise AdmissionDenied(selection.explain_failure(model), model_field)
         return selection.runtime, selection_warnings(selection)
@@ -54,6 +58,13 @@ def resolve_runtime(
     if reason:
         raise AdmissionDenied(f"{field}: runtime {requested} cannot serve model {model.name}: {reason}", field)
     return runtime, []
+
+
+def _select(policy: Policy, rule: NamespaceRule, model: Model) -> Selection:
+    if policy.models.get(model.name) is not model:  # an ad-hoc model (KServe storageUri), made for this request
+        return select_runtime(model, policy.runtimes.values(), rule)
+    runtimes = policy.runtimes
+    return _SELECTIONS.get((runtimes, rule, model), None, lambda: select_runtime(model, runtimes.values(), rule))
 
 
 def selection_warnings(selection: Selection) -> list[str]:

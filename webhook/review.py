@@ -8,7 +8,23 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - the standard library gives the same JSON, only slower
+    orjson = None  # type: ignore[assignment]
+
 API_VERSION = "admission.k8s.io/v1"
+
+
+def dumps(value: Any) -> bytes:
+    """Compact JSON, UTF-8. orjson encodes the patch and the answer of every request several times faster than
+    json.dumps; the JSON is the same (non-ASCII text comes as UTF-8 instead of \\u escapes)."""
+    if orjson is not None:
+        try:
+            return orjson.dumps(value)
+        except TypeError:  # what orjson cannot encode (e.g. an integer beyond 64 bits): the standard library can
+            pass
+    return json.dumps(value, separators=(",", ":")).encode()
 
 
 class _Wire(BaseModel):
@@ -68,7 +84,7 @@ def response(
         body["status"] = {"code": code, "reason": reason, "message": message}
     elif patch:
         body["patchType"] = "JSONPatch"
-        body["patch"] = base64.b64encode(json.dumps(patch, separators=(",", ":")).encode()).decode()
+        body["patch"] = base64.b64encode(dumps(patch)).decode()
     if warnings:
         # The API server limits each warning to 256 characters (longer ones are truncated there anyway).
         body["warnings"] = [w if len(w) <= 256 else w[:253] + "..." for w in warnings]

@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
@@ -13,7 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, H
 from infergate.tls import ReloadingTLS
 from policies.loader import Policy
 from webhook.admission import Decision, decide
-from webhook.review import BadReview, parse_review, response
+from webhook.review import BadReview, dumps, parse_review, response
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,21 @@ class WebhookMetrics:
         self.policy_loads = Counter(
             "infergate_policy_loads", "Policy loads by result", ["result"], registry=self.registry
         )
+        # The labelled children, looked up once: labels() validates and locks on every call.
+        self._counted: dict[tuple[str, str, str, str], Any] = {}
+        self._timed: dict[str, Any] = {}
+
+    def count(self, endpoint: str, kind: str, operation: str, result: str, seconds: float) -> None:
+        """One answered admission request: its counter and its latency."""
+        key = (endpoint, kind, operation, result)
+        counter = self._counted.get(key)
+        if counter is None:
+            counter = self._counted[key] = self.requests.labels(*key)
+        counter.inc()
+        histogram = self._timed.get(endpoint)
+        if histogram is None:
+            histogram = self._timed[endpoint] = self.latency.labels(endpoint)
+        histogram.observe(seconds)
 
 
 class WebhookServer:
@@ -107,9 +123,8 @@ class WebhookServer:
             warnings=decision.warnings,
             denied=None if decision.allowed else (decision.code, decision.reason, decision.message),
         )
-        self.metrics.requests.labels(endpoint, decision.kind, admission.operation, decision.result).inc()
-        self.metrics.latency.labels(endpoint).observe(time.perf_counter() - started)
-        return web.json_response(answer)
+        self.metrics.count(endpoint, decision.kind, admission.operation, decision.result, time.perf_counter() - started)
+        return web.Response(body=dumps(answer), content_type="application/json", charset="utf-8")
 
     async def healthz(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok")

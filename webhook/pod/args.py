@@ -7,6 +7,7 @@ in the user's order, so merging the result again with the same runtime args give
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 
 @dataclass(frozen=True)
@@ -16,7 +17,8 @@ class Token:
 
 
 def _is_flag(word: str) -> bool:
-    return word.startswith("-") and len(word) > 1 and not _is_number(word)
+    # "--..." is never a number (float() refuses two signs): only "-x" words need the number check.
+    return word.startswith("-") and len(word) > 1 and (word[1] == "-" or not _is_number(word))
 
 
 def _is_number(word: str) -> bool:
@@ -27,7 +29,28 @@ def _is_number(word: str) -> bool:
     return True
 
 
+# Arg lists up to this many characters are tokenized once and remembered (the runtime's args come back in
+# every request); longer ones every time, so the cache stays small whatever users send.
+_CACHED_CHARS = 4096
+
+
 def tokenize(args: list[str]) -> list[Token]:
+    try:
+        key = tuple(args)
+        small = sum(map(len, key)) <= _CACHED_CHARS
+        if small:
+            hash(key)
+    except TypeError:  # entries that are not words: tokenized as before (and refused there)
+        small = False
+    return list(_tokenize_cached(key)) if small else _tokenize(args)
+
+
+@lru_cache(maxsize=1024)
+def _tokenize_cached(args: tuple[str, ...]) -> tuple[Token, ...]:
+    return tuple(_tokenize(args))
+
+
+def _tokenize(args: list[str] | tuple[str, ...]) -> list[Token]:
     tokens: list[Token] = []
     i = 0
     while i < len(args):

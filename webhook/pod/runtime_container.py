@@ -9,10 +9,13 @@ from typing import Any
 
 from policies import templates
 from policies.schema import Command, EnvVar
-from webhook.patch import PatchBuilder
+from webhook.memo import IdentityMemo
+from webhook.patch import PatchBuilder, snapshot
 from webhook.pod.args import merge_args
 from webhook.pod.containers import CONTAINERS, by_name, container_path
 from webhook.pod.plan import PodPlan
+
+_RENDERED = IdentityMemo()
 
 
 def _command(plan: PodPlan) -> Command:
@@ -23,10 +26,10 @@ def _command(plan: PodPlan) -> Command:
     return Command(command=spec.command, args=spec.args)
 
 
-def render_container(plan: PodPlan) -> dict[str, Any]:
+def render_container(plan: PodPlan, values: dict[str, str] | None = None) -> dict[str, Any]:
     assert plan.runtime is not None and plan.model is not None
     spec = plan.runtime.spec
-    values = plan.template_values()
+    values = plan.template_values() if values is None else values
     command = _command(plan)
     arg_templates = [*command.args, *plan.model.spec.args]
     if plan.gpu_milli:
@@ -49,8 +52,19 @@ def render_container(plan: PodPlan) -> dict[str, Any]:
     return container
 
 
+def rendered_container(plan: PodPlan) -> dict[str, Any]:
+    """render_container, computed once per runtime, model and template values; a fresh copy every time."""
+    assert plan.runtime is not None and plan.model is not None
+    values = plan.template_values()
+    # Besides the policy objects and the values, only the leader/worker choice of _command depends on the plan.
+    role = None if plan.group is None else plan.group.rank == 0
+    key = (tuple(values.items()), bool(plan.gpu_milli), role)
+    cached = _RENDERED.get((plan.runtime, plan.model), key, lambda: render_container(plan, values))
+    return snapshot(cached)
+
+
 def inject(plan: PodPlan, patch: PatchBuilder) -> None:
-    rendered = render_container(plan)
+    rendered = rendered_container(plan)
     name = rendered["name"]
     if not any(by_name(name)(c) for c in patch.get(CONTAINERS) or []):
         patch.append(CONTAINERS, rendered)
