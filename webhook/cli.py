@@ -65,5 +65,5 @@ def run_webhook(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"error: cannot load TLS files {args.tls_cert}, {args.tls_key}: {exc}", file=sys.stderr)
         return 2
-    serve(WebhookServer(policy, tls), args.host, args.port)
+    serve(WebhookServer(policy, tls, policy_dir=args.policy), args.host, args.port)
     return 0

@@ -6,13 +6,16 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from infergate.http import BODY_TIMEOUT_SECONDS, read_body
 from infergate.tls import ReloadingTLS
 from policies.loader import Policy
+from policies.reload import PolicyWatcher
 from webhook.admission import Decision, decide
 from webhook.review import BadReview, dumps, parse_review, response
 
@@ -66,12 +69,19 @@ class WebhookMetrics:
 class WebhookServer:
     """All state of one webhook process: the policy in force, the metrics and the TLS files."""
 
-    def __init__(self, policy: Policy, tls: ReloadingTLS | None = None):
-        self.policy = policy
+    def __init__(self, policy: Policy, tls: ReloadingTLS | None = None, policy_dir: str | Path | None = None):
         self.tls = tls
         self.metrics = WebhookMetrics()
         self.metrics.policy_loads.labels("ok").inc()
+        # With a directory, the policy in force follows it (see policies/reload.py); requests read it once each.
+        self.policies = PolicyWatcher(policy_dir or policy.source, policy, lambda result: self.metrics.policy_loads.labels(result).inc())
+        self.watch_policy = policy_dir is not None
+        self.body_timeout = BODY_TIMEOUT_SECONDS
         self._background: list[asyncio.Task[None]] = []
+
+    @property
+    def policy(self) -> Policy:
+        return self.policies.policy
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
@@ -87,6 +97,8 @@ class WebhookServer:
     async def _start_background(self, _app: web.Application) -> None:
         if self.tls is not None:
             self._background.append(asyncio.create_task(self.tls.watch()))
+        if self.watch_policy:
+            self._background.append(asyncio.create_task(self.policies.watch()))
 
     async def _stop_background(self, _app: web.Application) -> None:
         for task in self._background:
@@ -101,7 +113,7 @@ class WebhookServer:
     async def _review(self, request: web.Request, endpoint: str, *, mutate: bool) -> web.Response:
         started = time.perf_counter()
         try:
-            body = await request.read()
+            body = await read_body(request, self.body_timeout)
             review = parse_review(body)
         except BadReview as exc:
             self.metrics.bad_requests.inc()
