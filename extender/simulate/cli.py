@@ -72,11 +72,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
             "GPU milli, %) at the end, averaged over seeds, and the curve over arrived demand."),
         epilog=f"scorers: {', '.join(scorer_names())} (default {DEFAULT_SCORER})",
     )
-    parser.add_argument("--nodes", required=True, metavar="CSV", help="node list (sn,cpu_milli,memory_mib,gpu,model)")
-    parser.add_argument("--pods", required=True, metavar="CSV",
+    parser.add_argument("--nodes", metavar="CSV", help="node list (sn,cpu_milli,memory_mib,gpu,model)")
+    parser.add_argument("--pods", metavar="CSV",
                         help="pod list (name,cpu_milli,memory_mib,num_gpu,gpu_milli[,gpu_spec])")
+    parser.add_argument("--scenario", metavar="FILE",
+                        help="instead of a trace: groups, training and single pods arriving and leaving over time "
+                             "(see bench/scenarios/), placed by the extender and by a member-by-member baseline")
     parser.add_argument("--policy", metavar="DIR",
-                        help="policy directory (reserved: accepted and not used yet by the simulator)")
+                        help="policy directory for --scenario (default: the shipped policies/); the trace replay "
+                             "uses --scorer only")
     parser.add_argument("--scorer", action="append", metavar="NAME",
                         help=f"scorer to run; repeat or comma-separate for several (default {DEFAULT_SCORER})")
     parser.add_argument("--seeds", type=parse_seeds, default=list(DEFAULT_SEEDS), metavar="SEEDS",
@@ -101,6 +105,11 @@ def _table(results: list[dict[str, Any]]) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
+    if args.scenario:
+        return run_scenario(args)
+    if not (args.nodes and args.pods):
+        print("infergate simulate: give --nodes and --pods (a trace), or --scenario FILE", file=sys.stderr)
+        return 2
     try:
         scorers = parse_scorers(args.scorer)
     except ValueError as exc:
@@ -135,4 +144,28 @@ def main(args: argparse.Namespace) -> int:
         print(_table(results))
         if args.plot:
             print(f"plot written to {args.plot}")
+    return 0
+
+
+def run_scenario(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from extender.scenarios import compare, load_scenario
+    from policies import SHIPPED_POLICY_DIR, PolicyError, load_policy
+
+    try:
+        scenario = load_scenario(args.scenario)
+        policy = load_policy(args.policy or SHIPPED_POLICY_DIR)
+    except (ValueError, PolicyError) as exc:
+        print(f"infergate simulate: {exc}", file=sys.stderr)
+        return 2
+    report = asyncio.run(compare(scenario, policy))
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    keys = [k for k in report["results"][0] if k != "placer"]
+    print(f"scenario {report['scenario']}: {args.scenario}")
+    print(f"{'':<32}" + "".join(f"{r['placer']:>12}" for r in report["results"]))
+    for key in keys:
+        print(f"{key:<32}" + "".join(f"{r[key]:>12}" for r in report["results"]))
     return 0

@@ -34,3 +34,14 @@ def test_bad_scenario_names_the_field(tmp_path):
     bad.write_text("name: x\nnodes: [{count: 0}]\nworkloads: []\n")
     with pytest.raises(ValueError, match=r"bad.yaml: nodes.0.count: Input should be greater than or equal to 1"):
         load_scenario(bad)
+
+
+def test_cli(capsys):
+    from infergate.cli import main
+
+    assert main(["simulate", "--scenario", str(SCENARIOS / "deadlock-pairs.yaml"), "--json"]) == 0
+    import json
+
+    report = json.loads(capsys.readouterr().out)
+    assert [r["placer"] for r in report["results"]] == ["infergate", "default"]
+    assert main(["simulate"]) == 2
