@@ -185,6 +185,30 @@ def _can(cluster: LocalCluster, account: str, *args: str) -> bool:
     return result.stdout.strip() == "yes"
 
 
+def _token_kubeconfig(cluster: LocalCluster, account: str, path: Path) -> Path:
+    """A kubeconfig holding a real token of the ServiceAccount (TokenRequest API), as its pods get one."""
+    token = cluster.kubectl("create", "token", account, "-n", NAMESPACE, "--duration=10m", check=True).stdout.strip()
+    config = yaml.safe_load(cluster.kubeconfig.read_text())
+    config["users"] = [{"name": account, "user": {"token": token}}]
+    for context in config["contexts"]:
+        context["context"]["user"] = account
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_service_account_tokens_get_exactly_their_rights(cluster: LocalCluster, installed: str, tmp_path: Path) -> None:
+    webhook = _token_kubeconfig(cluster, "infergate-webhook", tmp_path / "webhook.kubeconfig")
+    denied = cluster.kubectl("get", "pods", "-A", kubeconfig=webhook)
+    assert denied.returncode != 0 and "forbidden" in denied.stderr.lower(), denied.stderr
+    scheduler = _token_kubeconfig(cluster, "infergate-scheduler", tmp_path / "scheduler.kubeconfig")
+    assert cluster.kubectl("get", "nodes", kubeconfig=scheduler).returncode == 0
+    assert cluster.kubectl("get", "pods", "-A", kubeconfig=scheduler).returncode == 0
+    secrets = cluster.kubectl("get", "secrets", "-n", NAMESPACE, kubeconfig=scheduler)
+    assert secrets.returncode != 0 and "forbidden" in secrets.stderr.lower()
+    deleting = cluster.kubectl("delete", "pod", "anything", "-n", "kube-system", kubeconfig=scheduler)
+    assert deleting.returncode != 0 and "forbidden" in deleting.stderr.lower()
+
+
 def test_the_webhook_account_can_do_nothing(cluster: LocalCluster, installed: str) -> None:
     for args in (["get", "pods", "-A"], ["list", "nodes"], ["get", "secrets", "-n", NAMESPACE],
                  ["get", "configmaps", "-n", NAMESPACE], ["create", "events", "-n", NAMESPACE]):
