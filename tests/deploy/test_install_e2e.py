@@ -205,7 +205,7 @@ def test_service_account_tokens_get_exactly_their_rights(cluster: LocalCluster, 
     assert cluster.kubectl("get", "pods", "-A", kubeconfig=scheduler).returncode == 0
     secrets = cluster.kubectl("get", "secrets", "-n", NAMESPACE, kubeconfig=scheduler)
     assert secrets.returncode != 0 and "forbidden" in secrets.stderr.lower()
-    deleting = cluster.kubectl("delete", "pod", "anything", "-n", "kube-system", kubeconfig=scheduler)
+    deleting = cluster.kubectl("delete", "node", "anything", kubeconfig=scheduler)
     assert deleting.returncode != 0 and "forbidden" in deleting.stderr.lower()
 
 
