@@ -106,6 +106,7 @@ async def main(seconds: float, report_every: float) -> int:
     latencies: dict[str, list[float]] = {"mutate": [], "filter+prioritize": []}
     errors: dict[str, int] = {"mutate": 0, "extender": 0}
     counts = {"mutate": 0, "cycles": 0, "binds": 0}
+    bound_names: set[str] = set()
     rows = []
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(ssl=context, limit=16)) as session:
@@ -136,8 +137,10 @@ async def main(seconds: float, report_every: float) -> int:
 
             async def extender_client() -> None:
                 base = f"https://127.0.0.1:{extender_port}"
-                while time.monotonic() < deadline and pending:
-                    pod = pending.pop()
+                while time.monotonic() < deadline:
+                    # Filter and prioritize go on for the whole run; each pod is bound at most once.
+                    pod = random.choice(pending)
+                    bindable = pod["metadata"]["name"] not in bound_names
                     started = time.perf_counter()
                     async with session.post(f"{base}/filter", json={"Pod": pod, "NodeNames": names}) as r:
                         result = await r.json()
@@ -153,7 +156,8 @@ async def main(seconds: float, report_every: float) -> int:
                             continue
                     latencies["filter+prioritize"].append(time.perf_counter() - started)
                     counts["cycles"] += 1
-                    if fits:
+                    if fits and bindable:
+                        bound_names.add(pod["metadata"]["name"])
                         best = max(scores, key=lambda s: s["Score"])["Host"]
                         bind = {"PodName": pod["metadata"]["name"], "PodNamespace": "soak", "PodUID": pod["metadata"]["uid"], "Node": best}
                         async with session.post(f"{base}/bind", json=bind) as r:

@@ -26,11 +26,25 @@ def _resources(container: dict[str, Any], kind: str) -> dict[str, Any]:
     return ((container.get("resources") or {}).get(kind)) or {}
 
 
+# Parsed quantities by (converter, text): a cluster repeats a handful of values ("1", "16Gi") across tens of
+# thousands of pods, and parsing one goes through Decimal. Only strings are kept (hashable, immutable), and
+# only values that parsed.
+_AMOUNTS: dict[tuple[Any, str], int] = {}
+_AMOUNTS_MAX = 4096
+
+
 def _amount(who: str, field: str, value: Any, convert) -> int:
+    if type(value) is str:
+        known = _AMOUNTS.get((convert, value))
+        if known is not None:
+            return known
     try:
-        return convert(value)
+        amount = convert(value)
     except (ValueError, TypeError, ArithmeticError):
         raise PodSpecError(f"{who}: {field}: {value!r} is not a quantity") from None
+    if type(value) is str and len(_AMOUNTS) < _AMOUNTS_MAX:
+        _AMOUNTS[(convert, value)] = amount
+    return amount
 
 
 def _container_request(who: str, index: int, container: dict[str, Any], init: bool) -> tuple[int, int, int, int]:
@@ -86,6 +100,37 @@ def pod_request(pod: dict[str, Any]) -> PodRequest:
     if share >= MILLI_PER_GPU:
         raise PodSpecError(f"{who}: {constants.GPU_SHARE_RESOURCE} {share} must be below {MILLI_PER_GPU} (a share of one GPU)")
     return PodRequest(cpu_milli=cpu, memory_bytes=memory, gpus=gpus, gpu_milli=share, gpu_products=_required_products(pod))
+
+
+def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """The parts of a pod that pod_key, pod_facts, pod_request and gpu_index read (metadata name, namespace,
+    uid, labels and annotations; spec nodeName, overhead, affinity and the containers' resources and
+    restartPolicy; status phase), without the rest.
+
+    A listed pod is several kilobytes of objects and the extender keeps only a few hundred bytes of facts
+    about it: listing tens of thousands of pods, slimming each page as it arrives keeps the process small.
+    Anything malformed is kept as it is, so reading the slim pod fails exactly as reading the full one.
+    Keep this in step with the readers above.
+    """
+    metadata, spec, status = pod.get("metadata"), pod.get("spec"), pod.get("status")
+    if not isinstance(metadata, dict) or not isinstance(spec, dict) or not isinstance(status, (dict, type(None))):
+        return pod
+    slim: dict[str, Any] = {key: pod[key] for key in ("apiVersion", "kind") if key in pod}
+    slim["metadata"] = {key: metadata[key] for key in ("name", "namespace", "uid", "labels", "annotations") if key in metadata}
+    slim_spec = {key: spec[key] for key in ("nodeName", "overhead", "affinity") if key in spec}
+    for key in ("initContainers", "containers"):
+        containers = spec.get(key)
+        if isinstance(containers, list):
+            slim_spec[key] = [
+                {k: c[k] for k in ("resources", "restartPolicy") if k in c} if isinstance(c, dict) else c
+                for c in containers
+            ]
+        elif key in spec:
+            slim_spec[key] = containers
+    slim["spec"] = slim_spec
+    if status is not None:
+        slim["status"] = {"phase": status["phase"]} if "phase" in status else {}
+    return slim
 
 
 def node_spec(node: dict[str, Any]) -> NodeSpec:

@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,13 +31,15 @@ from extender.core import (
     Scorer,
     choose,
     filter_nodes,
+    fit_mask,
     make_scorer,
-    prioritize,
+    normalize_scores,
 )
+from extender.core.fit import FilterResult
 from extender.gangs import GangBook, PlanFailure
 from extender.podspec import PodFacts, PodSpecError, pod_facts, pod_request
 from extender.preemption import choose_victims
-from extender.protocol import ExtenderArgs, ExtenderBindingArgs, ExtenderPreemptionArgs, filter_result
+from extender.protocol import ExtenderArgs, ExtenderBindingArgs, ExtenderPreemptionArgs, encode, filter_result
 from extender.view import ClusterView
 from infergate import constants
 from policies.loader import Policy
@@ -67,6 +70,64 @@ class BadRequest(ValueError):
     pass
 
 
+# What follows a host's name in a prioritize answer, for each score S: `","Score":S},{"Host":"`.
+_AFTER_HOST = np.array([b'","Score":%d},{"Host":"' % score for score in range(MAX_EXTENDER_SCORE + 1)], dtype=object)
+
+
+def _host_priorities(names: list[str], scores: np.ndarray) -> bytes | list[dict[str, Any]]:
+    """[{"Host": name, "Score": score}, ...] encoded without building a dict per host: the names are encoded
+    as one list, cut apart, and the scores spliced in. Five times faster for thousands of hosts.
+
+    Cutting at `","` is exact when nothing was escaped (node names never need it): every quote is then one
+    that opens or closes a name. Anything else takes the plain way."""
+    encoded = encode(names) if names else b"\\"
+    if b"\\" in encoded or scores.min() < 0 or scores.max() > MAX_EXTENDER_SCORE:
+        return [{"Host": name, "Score": score} for name, score in zip(names, scores.tolist())]
+    hosts = encoded[2:-2].split(b'","')
+    parts: list[bytes] = [b""] * (2 * len(hosts))
+    parts[0::2] = hosts
+    parts[1::2] = _AFTER_HOST[scores].tolist()
+    return b'[{"Host":"' + b"".join(parts)[: -len(b',{"Host":"')] + b"]"
+
+
+class FailureReasons:
+    """Why each failing node cannot take a request, remembered per request shape and node until the node
+    changes (its row's version moves whenever anything about it does).
+
+    Filter answers name every failing node, thousands in a large cluster, while a binding changes one node:
+    the next pod of the same shape needs the wording of that one node again, not of all of them. The words
+    are always extender.core.filter_nodes's own.
+    """
+
+    def __init__(self, shapes: int = 32) -> None:
+        self.shapes = shapes
+        self._by_request: OrderedDict[PodRequest, tuple[int, np.ndarray, list[str | None]]] = OrderedDict()
+
+    def of(self, state: ClusterState, request: PodRequest, rows: np.ndarray, names: list[str]) -> list[str]:
+        """Reasons for the failing `rows` (named `names`), in their order."""
+        entry = self._by_request.pop(request, None)
+        if entry is None or entry[0] != state.instance_id:
+            entry = (state.instance_id, np.full(state.capacity_rows, -1, dtype=np.int64), [None] * state.capacity_rows)
+        _, versions, words = entry
+        if len(versions) < state.capacity_rows:
+            grow = state.capacity_rows - len(versions)
+            versions = np.concatenate([versions, np.full(grow, -1, dtype=np.int64)])
+            words = words + [None] * grow
+        self._by_request[request] = (state.instance_id, versions, words)
+        if len(self._by_request) > self.shapes:
+            self._by_request.popitem(last=False)
+        current = state.version[rows]
+        stale = np.flatnonzero(versions[rows] != current)
+        if len(stale):
+            stale_names = [names[i] for i in stale.tolist()]
+            fresh = filter_nodes(state, request, stale_names).failed
+            for i, name in zip(stale.tolist(), stale_names):
+                row = int(rows[i])
+                words[row] = fresh.get(name, f"node {name}: does not fit")
+                versions[row] = current[i]
+        return [words[row] for row in rows.tolist()]  # type: ignore[misc]
+
+
 class ExtenderServer:
     """All state of one extender process: the view of the cluster, the scorer, the binder and the metrics."""
 
@@ -78,6 +139,7 @@ class ExtenderServer:
         self.scorer = scorer or make_scorer(scheduling.scorer)
         self.gangs = GangBook(view.state, self.scorer, scheduling.topology_keys, scheduling.topology_mode, scheduling.reservation_seconds)
         self.training_steering = scheduling.training_steering
+        self.reasons = FailureReasons()
         view.rebuild_hooks.append(self._after_relist)
         if view.synced:  # a snapshot loaded before the server existed
             self._after_relist(view.state)
@@ -90,7 +152,7 @@ class ExtenderServer:
     def app(self) -> web.Application:
         app = web.Application(client_max_size=MAX_BODY_BYTES)
         app.router.add_post("/filter", self._endpoint("filter", self.filter))
-        app.router.add_post("/prioritize", self._endpoint("prioritize", self.prioritize))
+        app.router.add_post("/prioritize", self._endpoint("prioritize", self._prioritize_answer))
         app.router.add_post("/bind", self._endpoint("bind", self.bind))
         app.router.add_post("/preempt", self._endpoint("preempt", self.preempt))
         app.router.add_get("/healthz", self.healthz)
@@ -119,7 +181,8 @@ class ExtenderServer:
                 return web.json_response({"Error": str(exc)}, status=400)
             self.metrics.requests.labels(verb, result).inc()
             self.metrics.latency.labels(verb).observe(time.perf_counter() - started)
-            return web.Response(body=json.dumps(answer, separators=(",", ":")), content_type="application/json")
+            body = answer if isinstance(answer, bytes) else encode(answer)  # some answers come encoded
+            return web.Response(body=body, content_type="application/json")
 
         return serve
 
@@ -151,8 +214,28 @@ class ExtenderServer:
             return self._filter_member(args, names, facts, request)
         if not request.wants_gpu:
             return filter_result(args, names, {}), "ok"
-        result = filter_nodes(self.view.state, request, names)
+        result = self._filter_nodes(request, names)
         return filter_result(args, result.fits, result.failed), "ok" if result.fits else "no-fit"
+
+    def _filter_nodes(self, request: PodRequest, names: list[str]) -> FilterResult:
+        """What extender.core.filter_nodes answers (same fits, same reasons, same order), over rows resolved
+        once per candidate list, with the reasons of failing nodes remembered until the node changes."""
+        state = self.view.state
+        rows = self.view.rows_of(names)
+        result = FilterResult()
+        unknown = np.flatnonzero(rows < 0)
+        if len(unknown):
+            result.failed.update(filter_nodes(state, request, [names[i] for i in unknown.tolist()]).failed)
+        known = np.flatnonzero(rows >= 0)
+        if not len(known):
+            return result
+        ok = fit_mask(state, request, rows[known])
+        result.fits = [names[i] for i in known[ok].tolist()]
+        failing = known[~ok]
+        if len(failing):
+            reasons = self.reasons.of(state, request, rows[failing], [names[i] for i in failing.tolist()])
+            result.failed.update(zip((names[i] for i in failing.tolist()), reasons))
+        return result
 
     def _facts_of(self, pod: dict[str, Any]) -> PodFacts | str:
         try:
@@ -207,6 +290,11 @@ class ExtenderServer:
         return pending[: max(0, size - len(near))] + [request] * missing, near
 
     async def prioritize(self, body: bytes) -> tuple[list[dict[str, Any]], str]:
+        answer, result = await self._prioritize_answer(body)
+        return (json.loads(answer) if isinstance(answer, bytes) else answer), result
+
+    async def _prioritize_answer(self, body: bytes) -> tuple[bytes | list[dict[str, Any]], str]:
+        """prioritize for the HTTP endpoint: the usual answer may come encoded already."""
         args: ExtenderArgs = self._parse(ExtenderArgs, body)
         names = args.candidate_names()
         request = self._request_of(args.Pod)
@@ -217,10 +305,29 @@ class ExtenderServer:
             reservation = self.gangs.reservations.get(facts.group.key)  # type: ignore[union-attr]
             slot = reservation.slot_of(facts.key) if reservation else None
             return [{"Host": n, "Score": MAX_EXTENDER_SCORE if slot and n == slot.node else 0} for n in names], "ok"
-        scores = prioritize(self.view.state, request, names, self.scorer)
+        values = self._prioritize(request, names)
         if facts.workload_class == constants.TRAINING and self.training_steering:
-            scores = self._steer_training(scores)
-        return [{"Host": name, "Score": scores[name]} for name in names], "ok"
+            scores = self._steer_training(dict(zip(names, values.tolist())))
+            return [{"Host": name, "Score": scores[name]} for name in names], "ok"
+        return _host_priorities(names, values), "ok"
+
+    def _prioritize(self, request: PodRequest, names: list[str]) -> np.ndarray:
+        return self._prioritize_rows(request, self.view.rows_of(names))
+
+    def _prioritize_rows(self, request: PodRequest, rows: np.ndarray) -> np.ndarray:
+        """The score of each candidate (its row, -1 for an unknown name), as extender.core.prioritize gives
+        it: unknown and unfit nodes 0, the others 0-10 over the fitting candidates."""
+        state = self.view.state
+        scores = np.zeros(len(rows), dtype=np.int64)
+        known = np.flatnonzero(rows >= 0)
+        if len(known):
+            fits = known[fit_mask(state, request, rows[known])]
+            if len(fits):
+                scored = self.scorer.score(state, request, rows[fits])
+                by_row = np.zeros(state.capacity_rows, dtype=np.int64)
+                by_row[scored.rows] = normalize_scores(scored.values)
+                scores[fits] = by_row[rows[fits]]
+        return scores
 
     def _steer_training(self, scores: dict[str, int]) -> dict[str, int]:
         """Training pods leave wholly free nodes to inference groups, which need whole nodes: a free node's

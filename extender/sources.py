@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from extender.podspec import pod_key
+from extender.podspec import pod_key, slim_pod
+from extender.protocol import decode, encode
 from extender.view import ClusterView
 
 log = logging.getLogger(__name__)
@@ -23,10 +27,57 @@ class SnapshotError(ValueError):
     pass
 
 
+@contextlib.contextmanager
+def _bulk() -> Iterator[None]:
+    """Around parsing and indexing tens of thousands of objects: no cyclic garbage collection meanwhile.
+
+    Decoded JSON and the view's records form no cycles, yet every few hundred allocations the collector would
+    walk the young ones again, which doubles the time to load a large cluster."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _settle() -> None:
+    """After a full load: move what is alive now out of the collector's reach (gc.freeze), so no full
+    collection later pauses a scheduling call to walk the hundreds of thousands of objects of the view.
+    The objects are still freed by reference counting when the view drops them (at the next relist)."""
+    gc.freeze()
+
+
+# libyaml when PyYAML was built with it: the pure-Python loader takes minutes (and gigabytes) for a snapshot
+# of tens of thousands of pods.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def _json_document(data: bytes) -> list[Any] | None:
+    """The documents of a file that is one JSON value (a `kind: List` written by kubectl -o json), parsed as
+    JSON, which is a hundred times faster than YAML; None when it is not JSON (then it is read as YAML)."""
+    if data[:4096].lstrip()[:1] not in (b"{", b"["):
+        return None
+    try:
+        return [json.loads(data)]
+    except ValueError:
+        return None  # YAML flow style, or broken: the YAML reader says which
+
+
 def read_snapshot(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Nodes and Pods from a `kind: List` or multi-document YAML/JSON file."""
+    nodes, pods, _ = _read_snapshot(path)
+    return nodes, pods
+
+
+def _read_snapshot(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """Nodes, Pods, and whether the file was JSON."""
     try:
-        documents = list(yaml.safe_load_all(Path(path).read_text(encoding="utf-8")))
+        documents = _json_document(Path(path).read_bytes())
+        was_json = documents is not None
+        if documents is None:
+            documents = list(yaml.load_all(Path(path).read_text(encoding="utf-8"), Loader=_YAML_LOADER))
     except OSError as exc:
         raise SnapshotError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
@@ -45,13 +96,25 @@ def read_snapshot(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str
                 nodes.append(item)
             elif kind == "Pod":
                 pods.append(item)
-    return nodes, pods
+    return nodes, pods, was_json
 
 
 def load_snapshot(view: ClusterView, path: str | Path) -> dict[str, dict[str, Any]]:
-    nodes, pods = read_snapshot(path)
-    view.replace_all(nodes, pods)
-    return {pod_key(p): p for p in pods}
+    """Load the snapshot into the view; returns its pods by key, slimmed to what the extender reads (see
+    slim_pod), for the SnapshotBinder that applies bindings and annotations to them."""
+    with _bulk():
+        nodes, pods, was_json = _read_snapshot(path)
+        pods = [slim_pod(p) for p in pods]
+        if was_json:  # copies that share no object with the parsed file, so all of its memory is freed at once
+            try:  # decoded by the standard library: orjson's objects would take ~20% more memory here
+                pods = json.loads(encode(pods))
+            except TypeError:  # orjson refuses integers beyond 64 bits
+                pods = json.loads(json.dumps(pods))
+        view.replace_all(nodes, pods)
+        by_key = {pod_key(p): p for p in pods}
+        del nodes, pods
+    _settle()
+    return by_key
 
 
 class KubeSource:
@@ -69,7 +132,9 @@ class KubeSource:
         self.relists = 0
         self.watch_restarts = 0
 
-    async def _list(self, method) -> tuple[list[dict[str, Any]], str]:
+    async def _list(self, method, slim=None) -> tuple[list[dict[str, Any]], str]:
+        """Every object of a list call, page by page; `slim` is applied to each as its page arrives, so only
+        one page of full objects is alive at a time."""
         items: list[dict[str, Any]] = []
         token = None
         while True:
@@ -77,20 +142,27 @@ class KubeSource:
             if token:
                 kwargs["_continue"] = token
             response = await method(**kwargs)
-            page = json.loads(await response.read())
-            items += page.get("items") or []
+            body = await response.read()
+            with _bulk():
+                page = json.loads(body)
+                items += [slim(item) for item in page.get("items") or []] if slim else page.get("items") or []
+            del body
             token = (page.get("metadata") or {}).get("continue")
             if not token:
                 return items, page["metadata"]["resourceVersion"]
 
     async def relist(self) -> tuple[str, str]:
         nodes, node_version = await self._list(self.core.list_node)
-        pods, pod_version = await self._list(self.core.list_pod_for_all_namespaces)
+        pods, pod_version = await self._list(self.core.list_pod_for_all_namespaces, slim=slim_pod)
         for item in nodes:
             item.setdefault("kind", "Node")
-        self.view.replace_all(nodes, pods)
+        counts = len(nodes), len(pods)
+        with _bulk():
+            self.view.replace_all(nodes, pods)
+            del nodes, pods  # the slim pods go now, not when the watch ends
+        _settle()
         self.relists += 1
-        log.info("listed %d nodes and %d pods", len(nodes), len(pods))
+        log.info("listed %d nodes and %d pods", *counts)
         return node_version, pod_version
 
     async def _watch(self, method, version: str, apply, delete) -> None:
@@ -104,7 +176,7 @@ class KubeSource:
                 async for line in response.content:
                     if not line.strip():
                         continue
-                    event = json.loads(line)
+                    event = decode(line)
                     kind, obj = event.get("type"), event.get("object") or {}
                     if kind == "ERROR":
                         if obj.get("code") == 410:

@@ -7,13 +7,16 @@ catches up; a pod the API server reports on a node counts there whatever the ext
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from extender.core import Allocation, ClusterState, PlacementError, PodRequest
+import numpy as np
+
+from extender.core import Allocation, ClusterState, PlacementError, PodRequest, UnknownNode
 from extender.podspec import PodFacts, PodSpecError, gpu_index, node_spec, pod_facts, pod_key, pod_request
 
 log = logging.getLogger(__name__)
@@ -39,6 +42,19 @@ class ClusterView:
     problems: int = 0  # objects that could not be read; counted in metrics, logged once each
     # Called with the new state after a full relist, for holders of capacity that is not a pod (gang slots).
     rebuild_hooks: list[Callable[[ClusterState], None]] = field(default_factory=list)
+    # The keys of `facts` by the node the pod is reported on, and each key's place in `facts`: a node update
+    # looks at its own pods instead of every pod in the cluster (tens of milliseconds at 50,000 pods).
+    _on_node: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    _order: dict[str, int] = field(default_factory=dict, repr=False)
+    _next: Iterator[int] = field(default_factory=itertools.count, repr=False)
+
+    def rows_of(self, names: list[str]) -> np.ndarray:
+        """The state's row of each name, -1 where no such node is known."""
+        try:
+            return self.state.rows(names)  # kube-scheduler sends only nodes it knows: usually all are known here
+        except UnknownNode:
+            return np.fromiter((self.state.row(n) if self.state.has_node(n) else -1 for n in names), dtype=np.int64,
+                               count=len(names))
 
     # ------------------------------------------------------------------------------------------------ nodes
     def apply_node(self, node: dict[str, Any]) -> None:
@@ -49,10 +65,12 @@ class ClusterView:
             self.problems += 1
             log.warning("ignoring node update: %s", exc)
             return
-        # Pods reported on this node before the node itself arrived can be counted now.
-        for key, facts in self.facts.items():
-            if facts.node == spec.name and key not in self.state and not facts.terminal:
-                self._hold(key, facts, self.requests[key], None, force=True)
+        # Pods reported on this node before the node itself arrived can be counted now (in the order of
+        # `facts`, as a walk over it would).
+        waiting = [key for key in self._on_node.get(spec.name, ()) if key not in self.state and not self.facts[key].terminal]
+        waiting.sort(key=self._order.__getitem__)
+        for key in waiting:
+            self._hold(key, self.facts[key], self.requests[key], None, force=True)
 
     def delete_node(self, name: str) -> None:
         if self.state.has_node(name):
@@ -72,7 +90,7 @@ class ClusterView:
         if known is not None and known.uid != facts.uid and facts.uid:
             self._release(key)  # the same name, a new pod
             self.assumed.pop(key, None)
-        self.facts[key] = facts
+        self._set_facts(key, known, facts)
         self.requests[key] = request
         if facts.terminal:
             self._release(key)
@@ -89,9 +107,29 @@ class ClusterView:
         self._release(key)
         self._hold(key, facts, request, gpu_index(pod), force=True)
 
+    def _set_facts(self, key: str, known: PodFacts | None, facts: PodFacts) -> None:
+        if known is None:
+            self._order[key] = next(self._next)
+        elif known.node is not None and known.node != facts.node:
+            self._unindex(key, known.node)
+        if facts.node is not None:
+            self._on_node.setdefault(facts.node, set()).add(key)
+        self.facts[key] = facts
+
+    def _unindex(self, key: str, node: str) -> None:
+        keys = self._on_node.get(node)
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._on_node[node]
+
     def delete_pod(self, key: str) -> None:
         self._release(key)
-        self.facts.pop(key, None)
+        known = self.facts.pop(key, None)
+        if known is not None:
+            self._order.pop(key, None)
+            if known.node is not None:
+                self._unindex(key, known.node)
         self.requests.pop(key, None)
         self.assumed.pop(key, None)
 
@@ -113,6 +151,7 @@ class ClusterView:
                 except PlacementError as exc:
                     log.warning("dropping the binding of %s in flight: %s", key, exc)
         self.state, self.facts, self.requests, self.assumed = fresh.state, fresh.facts, fresh.requests, fresh.assumed
+        self._on_node, self._order, self._next = fresh._on_node, fresh._order, fresh._next
         self.problems += fresh.problems
         for hook in self.rebuild_hooks:
             hook(self.state)
