@@ -63,7 +63,7 @@ async def _serve(args: argparse.Namespace, policy, tls) -> None:
 
     view = ClusterView()
     if args.snapshot:
-        server = ExtenderServer(policy, view, SnapshotBinder(load_snapshot(view, args.snapshot)))
+        server = ExtenderServer(policy, view, SnapshotBinder(load_snapshot(view, args.snapshot)), policy_dir=args.policy)
     else:
         from kubernetes_asyncio import client, config
 
@@ -72,7 +72,7 @@ async def _serve(args: argparse.Namespace, policy, tls) -> None:
         else:
             await config.load_kube_config(config_file=args.kubeconfig)
         api = client.ApiClient()
-        server = ExtenderServer(policy, view, KubeBinder(api))
+        server = ExtenderServer(policy, view, KubeBinder(api), policy_dir=args.policy)
         server.companions.append(KubeSource(api, view).run)
     if tls is not None:
         server.companions.append(tls.watch)

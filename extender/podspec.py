@@ -18,8 +18,26 @@ class PodSpecError(ValueError):
 
 
 def pod_key(pod: dict[str, Any]) -> str:
-    metadata = pod.get("metadata") or {}
+    metadata = pod.get("metadata") if isinstance(pod, dict) else None
+    if not isinstance(metadata, dict):
+        return "(unnamed)"
     return f"{metadata.get('namespace') or 'default'}/{metadata.get('name') or ''}"
+
+
+def _shaped(reader):
+    """Objects come from clients: one shaped unlike a Pod or Node (a list where an object belongs) is a
+    PodSpecError naming it, like any other unreadable value, never a crash."""
+
+    def read(obj: Any):
+        try:
+            return reader(obj)
+        except (AttributeError, TypeError) as exc:
+            kind = "node" if reader.__name__ == "node_spec" else "pod"
+            raise PodSpecError(f"{kind} {pod_key(obj)}: not shaped like a Kubernetes {kind.title()}: {exc}") from None
+
+    read.__name__ = reader.__name__
+    read.__doc__ = reader.__doc__
+    return read
 
 
 def _resources(container: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -76,6 +94,7 @@ def _required_products(pod: dict[str, Any]) -> frozenset[str]:
     return frozenset()
 
 
+@_shaped
 def pod_request(pod: dict[str, Any]) -> PodRequest:
     """What the pod needs on a node, as kube-scheduler counts it: containers and sidecars summed, each regular
     init container on its own, the larger of the two, plus the pod overhead."""
@@ -133,6 +152,7 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
     return slim
 
 
+@_shaped
 def node_spec(node: dict[str, Any]) -> NodeSpec:
     metadata = node.get("metadata") or {}
     name = metadata.get("name") or ""
@@ -173,6 +193,7 @@ class PodFacts:
         return self.group is not None and (self.group.size is None or self.group.size > 1)
 
 
+@_shaped
 def pod_facts(pod: dict[str, Any]) -> PodFacts:
     metadata = pod.get("metadata") or {}
     labels = metadata.get("labels") or {}

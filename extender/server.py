@@ -14,6 +14,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,8 +42,10 @@ from extender.podspec import PodFacts, PodSpecError, pod_facts, pod_request
 from extender.preemption import choose_victims
 from extender.protocol import ExtenderArgs, ExtenderBindingArgs, ExtenderPreemptionArgs, encode, filter_result
 from extender.view import ClusterView
+from infergate.http import BODY_TIMEOUT_SECONDS, read_body
 from infergate import constants
 from policies.loader import Policy
+from policies.reload import PolicyWatcher
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +67,7 @@ class ExtenderMetrics:
         self.gpu_reserved = Gauge("infergate_gpu_reserved_milli", "GPU milli reserved for gangs not yet bound", registry=self.registry)
         self.gpu_capacity = Gauge("infergate_gpu_capacity_milli", "GPU milli of all nodes in view", registry=self.registry)
         self.unreadable = Gauge("infergate_unreadable_objects", "Pods and nodes the extender could not read", registry=self.registry)
+        self.policy_loads = Counter("infergate_policy_loads", "Policy loads by result", ["result"], registry=self.registry)
 
 
 class BadRequest(ValueError):
@@ -131,10 +135,16 @@ class FailureReasons:
 class ExtenderServer:
     """All state of one extender process: the view of the cluster, the scorer, the binder and the metrics."""
 
-    def __init__(self, policy: Policy, view: ClusterView, binder: Binder, scorer: Scorer | None = None):
-        self.policy = policy
+    def __init__(self, policy: Policy, view: ClusterView, binder: Binder, scorer: Scorer | None = None,
+                 policy_dir: str | Path | None = None):
         self.view = view
         self.binder = binder
+        self.metrics = ExtenderMetrics()
+        self.metrics.policy_loads.labels("ok").inc()
+        # With a directory, the scheduling knobs follow it (see policies/reload.py), checked by maintain().
+        self.policies = PolicyWatcher(policy_dir or policy.source, policy, lambda result: self.metrics.policy_loads.labels(result).inc())
+        self.watch_policy = policy_dir is not None
+        self.body_timeout = BODY_TIMEOUT_SECONDS
         scheduling = policy.cluster.spec.scheduling
         self.scorer = scorer or make_scorer(scheduling.scorer)
         self.gangs = GangBook(view.state, self.scorer, scheduling.topology_keys, scheduling.topology_mode, scheduling.reservation_seconds)
@@ -143,7 +153,6 @@ class ExtenderServer:
         view.rebuild_hooks.append(self._after_relist)
         if view.synced:  # a snapshot loaded before the server existed
             self._after_relist(view.state)
-        self.metrics = ExtenderMetrics()
         # What runs beside the server (the watch, TLS reloads): coroutine functions, started with the app.
         self.companions: list[Callable[[], Awaitable[Any]]] = [self.maintain]
         self.background: list[asyncio.Task[Any]] = []
@@ -174,7 +183,7 @@ class ExtenderServer:
         async def serve(request: web.Request) -> web.Response:
             started = time.perf_counter()
             try:
-                body = await request.read()
+                body = await read_body(request, self.body_timeout)
                 answer, result = await handler(body)
             except BadRequest as exc:
                 self.metrics.requests.labels(verb, "bad-request").inc()
@@ -457,10 +466,27 @@ class ExtenderServer:
         """Release what nobody will use: gang reservations past their time, bindings never seen bound."""
         while True:
             await asyncio.sleep(interval)
+            if self.watch_policy and self.policies.check():
+                self.apply_scheduling(self.policies.policy)
             for group in self.gangs.expire():
                 log.info("gang %s did not complete within %.0fs; its reservation is released", group, self.gangs.ttl_seconds)
             self.view.expire_assumed()
             self._refresh_gauges()
+
+    def apply_scheduling(self, policy: Policy) -> None:
+        """A reloaded policy's scheduling knobs; reservations already held keep their nodes."""
+        scheduling = policy.cluster.spec.scheduling
+        if scheduling.scorer != getattr(self.scorer, "name", scheduling.scorer):
+            self.scorer = make_scorer(scheduling.scorer)
+            self.gangs.scorer = self.scorer
+        self.gangs.topology_keys = list(scheduling.topology_keys)
+        self.gangs.mode = scheduling.topology_mode
+        self.gangs.ttl_seconds = scheduling.reservation_seconds
+        self.training_steering = scheduling.training_steering
+
+    @property
+    def policy(self) -> Policy:
+        return self.policies.policy
 
     # --------------------------------------------------------------------------------------------- health
     def _refresh_gauges(self) -> None:

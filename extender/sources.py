@@ -144,7 +144,7 @@ class KubeSource:
             response = await method(**kwargs)
             body = await response.read()
             with _bulk():
-                page = json.loads(body)
+                page = decode(body)
                 items += [slim(item) for item in page.get("items") or []] if slim else page.get("items") or []
             del body
             token = (page.get("metadata") or {}).get("continue")

@@ -94,3 +94,29 @@ async def test_running_webhook_follows_its_policy_directory(tmp_path):
         await runner.cleanup()
     assert 'infergate_policy_loads_total{result="ok"} 2.0' in metrics
     assert 'infergate_policy_loads_total{result="error"} 1.0' in metrics
+
+
+async def test_extender_follows_its_policy_directory_and_cuts_slow_bodies(tmp_path):
+    from extender.binder import SnapshotBinder
+    from extender.server import ExtenderServer
+    from extender.view import ClusterView
+
+    policy_dir = tmp_path / "policy"
+    shutil.copytree(SHIPPED_POLICY_DIR, policy_dir, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    view = ClusterView()
+    view.replace_all([], [])
+    server = ExtenderServer(load_policy(policy_dir), view, SnapshotBinder({}), policy_dir=policy_dir)
+    cluster = policy_dir / "clusterpolicy.yaml"
+    cluster.write_text(cluster.read_text().replace("topologyMode: preferred", "topologyMode: required").replace("scorer: infergate", "scorer: bestfit"))
+    assert server.policies.check()
+    server.apply_scheduling(server.policy)
+    assert server.gangs.mode == "required" and server.scorer.name == "bestfit"
+    server.companions.clear()
+    server.body_timeout = 0.5
+    runner, port = await serve(server.app())
+    try:
+        head = b"POST /filter HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+        answer = await raw_exchange(port, head, [b"{" * 10] * 5, pause=0.3)
+        assert answer.startswith(b"HTTP/1.1 408"), answer[:80]
+    finally:
+        await runner.cleanup()
