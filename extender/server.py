@@ -462,10 +462,25 @@ class ExtenderServer:
         except BindError as exc:
             log.warning("could not evict %s/%s with its gang: %s", namespace, name, exc)
 
-    async def maintain(self, interval: float = 2.0) -> None:
-        """Release what nobody will use: gang reservations past their time, bindings never seen bound."""
+    def learn_workload(self, minimum: int = 50) -> bool:
+        """Fragmentation-aware scorers score against the pod shapes they expect: teach them the GPU pods in
+        view (with too few, they keep their generic serving mix)."""
+        sample = [r for r in self.view.requests.values() if r.wants_gpu]
+        if len(sample) < minimum:
+            return False
+        self.scorer = make_scorer(self.policy.cluster.spec.scheduling.scorer, sample)
+        self.gangs.scorer = self.scorer
+        return True
+
+    async def maintain(self, interval: float = 2.0, relearn_every: float = 300.0) -> None:
+        """Release what nobody will use (gang reservations past their time, bindings never seen bound), follow
+        the policy directory, and now and then relearn the workload's pod shapes."""
+        learned = 0.0
         while True:
             await asyncio.sleep(interval)
+            if time.monotonic() - learned > relearn_every and self.view.synced:
+                learned = time.monotonic()
+                self.learn_workload()
             if self.watch_policy and self.policies.check():
                 self.apply_scheduling(self.policies.policy)
             for group in self.gangs.expire():

@@ -77,3 +77,16 @@ def test_overcommitted_node_is_counted_full_not_ignored():
     view.replace_all([node("n1", gpus=4)], [pod("a", gpus=3, node_name="n1"), pod("b", gpus=3, node_name="n1")])
     assert "ml/b" in view.state and view.problems == 0
     assert max(free(view, "n1")) <= 0
+
+
+def test_the_scorer_learns_the_workload_in_view(policy):
+    from extender.binder import SnapshotBinder
+    from extender.server import ExtenderServer
+
+    view = ClusterView()
+    view.replace_all([node("n1")], [pod(f"p{i}", gpus=1 + i % 2) for i in range(60)])
+    server = ExtenderServer(policy, view, SnapshotBinder({}))
+    before = server.scorer
+    assert server.learn_workload()
+    assert server.scorer is not before and server.gangs.scorer is server.scorer
+    assert not ExtenderServer(policy, ClusterView(), SnapshotBinder({})).learn_workload(), "too few pods: keep the default mix"
