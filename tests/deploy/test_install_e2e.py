@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import ssl
 import subprocess
 import threading
@@ -36,8 +35,9 @@ from typing import Any
 import pytest
 import yaml
 
-from devcluster import ClusterError, LocalCluster, default_bin_dir, missing_binaries
+from devcluster import ClusterError, LocalCluster, default_bin_dir
 from devcluster.cluster import Component, free_port
+from tests.clusterkit import running_cluster
 from tests.deploy.conftest import DEPLOY, SelfSigned, infergate_path
 
 pytestmark = pytest.mark.e2e
@@ -47,29 +47,10 @@ SCHEDULER_ACCOUNT = f"system:serviceaccount:{NAMESPACE}:infergate-scheduler"
 WEBHOOK_ACCOUNT = f"system:serviceaccount:{NAMESPACE}:infergate-webhook"
 
 
-def _required() -> bool:
-    return os.environ.get("INFERGATE_E2E_REQUIRED", "").lower() not in ("", "0", "false", "no")
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    missing = missing_binaries()
-    if missing:
-        message = (f"control-plane binaries missing in {default_bin_dir()}: {', '.join(missing)}; "
-                   "build them with `make controlplane` (devcluster/build.sh)")
-        if _required():
-            pytest.fail(f"INFERGATE_E2E_REQUIRED is set but {message}", pytrace=False)
-        pytest.skip(message)
     # No default scheduler: the one kube-scheduler here is ours.
-    local = LocalCluster(work_dir=tmp_path_factory.mktemp("install-cluster"), scheduler_config=None)
-    try:
-        local.start()
-    except ClusterError as exc:
-        pytest.fail(f"the local control plane did not start: {exc}", pytrace=False)
-    try:
-        yield local
-    finally:
-        local.stop()
+    yield from running_cluster(tmp_path_factory.mktemp("install-cluster"), scheduler_config=None)
 
 
 @pytest.fixture(scope="module")

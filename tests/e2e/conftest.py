@@ -6,40 +6,18 @@ INFERGATE_E2E_REQUIRED=1 (which CI sets) they fail instead, so a broken build ca
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 
 import pytest
 
-from devcluster import ClusterError, LocalCluster, default_bin_dir, missing_binaries
+from devcluster import LocalCluster
 from devcluster.stack import InfergateStack
-
-
-def _required() -> bool:
-    return os.environ.get("INFERGATE_E2E_REQUIRED", "").lower() not in ("", "0", "false", "no")
+from tests.clusterkit import running_cluster
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    missing = missing_binaries()
-    if missing:
-        message = (
-            f"control-plane binaries missing in {default_bin_dir()}: {', '.join(missing)}; "
-            "build them with `make controlplane` (devcluster/build.sh)"
-        )
-        if _required():
-            pytest.fail(f"INFERGATE_E2E_REQUIRED is set but {message}", pytrace=False)
-        pytest.skip(message)
-    work_dir = tmp_path_factory.mktemp("cluster")
-    local = LocalCluster(work_dir=work_dir)
-    try:
-        local.start()
-    except ClusterError as exc:
-        pytest.fail(f"the local control plane did not start: {exc}", pytrace=False)
-    try:
-        yield local
-    finally:
-        local.stop()
+    yield from running_cluster(tmp_path_factory.mktemp("cluster"))
 
 
 H100 = "NVIDIA-H100-80GB-HBM3"

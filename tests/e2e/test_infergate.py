@@ -4,7 +4,6 @@ and kube-scheduler placing GPU pods through the extender."""
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
 import pytest
@@ -12,8 +11,8 @@ import yaml
 
 from devcluster.cluster import LocalCluster
 from devcluster.stack import SAMPLES, InfergateStack
-from tests.e2e.conftest import H100
 from policies import SHIPPED_POLICY_DIR, load_policy
+from tests.e2e.conftest import H100
 from webhook.render import render_files
 
 pytestmark = pytest.mark.e2e

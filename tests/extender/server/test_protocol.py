@@ -8,7 +8,6 @@ import random
 from typing import Any
 
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from extender.binder import SnapshotBinder

@@ -1,0 +1,36 @@
+"""A local control plane for a test module or session: skipped when the binaries are missing, unless
+INFERGATE_E2E_REQUIRED is set (as `make test` and CI set it), so a broken build never passes as green."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devcluster import ClusterError, LocalCluster, default_bin_dir, missing_binaries
+
+
+def required() -> bool:
+    return os.environ.get("INFERGATE_E2E_REQUIRED", "").lower() not in ("", "0", "false", "no")
+
+
+def running_cluster(work_dir: Path, **options: Any) -> Iterator[LocalCluster]:
+    missing = missing_binaries()
+    if missing:
+        message = (f"control-plane binaries missing in {default_bin_dir()}: {', '.join(missing)}; "
+                   "build them with `make controlplane` (devcluster/build.sh)")
+        if required():
+            pytest.fail(f"INFERGATE_E2E_REQUIRED is set but {message}", pytrace=False)
+        pytest.skip(message)
+    local = LocalCluster(work_dir=work_dir, **options)
+    try:
+        local.start()
+    except ClusterError as exc:
+        pytest.fail(f"the local control plane did not start: {exc}", pytrace=False)
+    try:
+        yield local
+    finally:
+        local.stop()
