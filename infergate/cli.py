@@ -1,7 +1,7 @@
 """The `infergate` console script.
 
 Each subcommand lives next to the code it drives and exposes `add_parser(subparsers)`, which registers itself
-and sets `func`. Modules are imported lazily-by-listing so a broken optional piece cannot hide `--help`.
+and sets `func`; the heavy imports of each command happen only when it runs.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-# (module, attribute) of each subcommand's registration function, in the order `--help` lists them.
+# The modules whose add_parser registers a subcommand, in the order `--help` lists them.
 SUBCOMMANDS: list[str] = [
     "webhook.cli",
     "extender.cli",
@@ -28,13 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for module_name in SUBCOMMANDS:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name and module_name.startswith(exc.name):
-                continue  # that piece is not built yet
-            raise
-        module.add_parser(subparsers)
+        importlib.import_module(module_name).add_parser(subparsers)
     return parser
 
 
