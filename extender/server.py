@@ -468,9 +468,29 @@ class ExtenderServer:
         sample = [r for r in self.view.requests.values() if r.wants_gpu]
         if len(sample) < minimum:
             return False
-        self.scorer = make_scorer(self.policy.cluster.spec.scheduling.scorer, sample)
-        self.gangs.scorer = self.scorer
+        self._adopt(make_scorer(self.policy.cluster.spec.scheduling.scorer, sample))
         return True
+
+    async def _relearn_workload(self, minimum: int = 50) -> None:
+        """learn_workload off the event loop: at 50,000 pods learning takes some 60 ms, which would stall every
+        call in flight."""
+        sample = [r for r in self.view.requests.values() if r.wants_gpu]
+        if len(sample) < minimum:
+            return
+        name = self.policy.cluster.spec.scheduling.scorer
+        scorer = await asyncio.to_thread(make_scorer, name, sample)
+        if name == self.policy.cluster.spec.scheduling.scorer:  # not if a policy reload changed the scorer meanwhile
+            self._adopt(scorer)
+
+    def _adopt(self, scorer: Scorer) -> None:
+        """Use a freshly learned scorer, unless the one in use already expects the same pod shapes: it scores
+        the same, and its per-node caches are warm."""
+        profile = getattr(scorer, "profile", None)
+        if profile is not None and getattr(scorer, "name", None) == getattr(self.scorer, "name", None) \
+                and profile == getattr(self.scorer, "profile", None):
+            return
+        self.scorer = scorer
+        self.gangs.scorer = scorer
 
     async def maintain(self, interval: float = 2.0, relearn_every: float = 300.0) -> None:
         """Release what nobody will use (gang reservations past their time, bindings never seen bound), follow
@@ -480,7 +500,7 @@ class ExtenderServer:
             await asyncio.sleep(interval)
             if time.monotonic() - learned > relearn_every and self.view.synced:
                 learned = time.monotonic()
-                self.learn_workload()
+                await self._relearn_workload()
             if self.watch_policy and self.policies.check():
                 self.apply_scheduling(self.policies.policy)
             for group in self.gangs.expire():

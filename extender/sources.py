@@ -7,6 +7,7 @@ import contextlib
 import gc
 import json
 import logging
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,22 +100,100 @@ def _read_snapshot(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[st
     return nodes, pods, was_json
 
 
+_JSON_SPACE = re.compile(r"[ \t\n\r]*")
+
+
+def _stream_json_list(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """Nodes and slim pods of a file that is one JSON `kind: List`, decoded item by item, so only one full pod
+    is alive at a time (decoding 50,000 pods in one piece peaks above 1 GiB). None for any other file, or
+    anything unusual in this one (a repeated `items`, a non-object item, trailing data): read_snapshot then
+    reads it whole, with its own messages."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, ValueError):
+        return None
+    decoder, space = json.JSONDecoder(), _JSON_SPACE.match
+    nodes: list[dict[str, Any]] = []
+    pods: list[dict[str, Any]] = []
+    kind: Any = ""
+    seen_items = False
+    try:
+        i = space(text, 0).end()
+        if text[i:i + 1] != "{":
+            return None
+        i = space(text, i + 1).end()
+        while True:
+            if text[i:i + 1] != '"':
+                return None
+            key, i = decoder.raw_decode(text, i)
+            i = space(text, i).end()
+            if text[i:i + 1] != ":":
+                return None
+            i = space(text, i + 1).end()
+            if key == "items":
+                if seen_items or text[i:i + 1] != "[":
+                    return None
+                seen_items = True
+                i = space(text, i + 1).end()
+                if text[i:i + 1] == "]":
+                    i += 1
+                while text[i - 1:i] != "]":
+                    item, i = decoder.raw_decode(text, i)
+                    if not isinstance(item, dict):
+                        return None
+                    if item.get("kind") == "Node":
+                        nodes.append(item)
+                    elif item.get("kind") == "Pod":
+                        pods.append(slim_pod(item))
+                    i = space(text, i).end()
+                    if text[i:i + 1] not in (",", "]"):
+                        return None
+                    i = space(text, i + 1).end() if text[i] == "," else i + 1
+            else:
+                value, i = decoder.raw_decode(text, i)
+                if key == "kind":
+                    kind = value
+            i = space(text, i).end()
+            if text[i:i + 1] == ",":
+                i = space(text, i + 1).end()
+                continue
+            if text[i:i + 1] != "}" or space(text, i + 1).end() != len(text):
+                return None
+            break
+    except ValueError:
+        return None
+    if not seen_items or not str(kind).endswith("List"):
+        return None
+    return nodes, pods
+
+
 def load_snapshot(view: ClusterView, path: str | Path) -> dict[str, dict[str, Any]]:
     """Load the snapshot into the view; returns its pods by key, slimmed to what the extender reads (see
     slim_pod), for the SnapshotBinder that applies bindings and annotations to them."""
     with _bulk():
-        nodes, pods, was_json = _read_snapshot(path)
-        pods = [slim_pod(p) for p in pods]
-        if was_json:  # copies that share no object with the parsed file, so all of its memory is freed at once
-            try:  # decoded by the standard library: orjson's objects would take ~20% more memory here
-                pods = json.loads(encode(pods))
-            except TypeError:  # orjson refuses integers beyond 64 bits
-                pods = json.loads(json.dumps(pods))
+        streamed = _stream_json_list(path)
+        if streamed is not None:
+            nodes, pods = streamed
+            del streamed
+        else:
+            nodes, pods = _read_whole(path)
         view.replace_all(nodes, pods)
         by_key = {pod_key(p): p for p in pods}
         del nodes, pods
     _settle()
     return by_key
+
+
+def _read_whole(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """read_snapshot, with the pods slimmed."""
+    nodes, pods, was_json = _read_snapshot(path)
+    pods = [slim_pod(p) for p in pods]
+    if was_json:  # copies that share no object with the parsed file, so all of its memory is freed at once
+        try:  # decoded by the standard library: orjson's objects would take ~20% more memory here
+            pods = json.loads(encode(pods))
+        except TypeError:  # orjson refuses integers beyond 64 bits
+            pods = json.loads(json.dumps(pods))
+    return nodes, pods
 
 
 class KubeSource:

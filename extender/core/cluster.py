@@ -157,7 +157,8 @@ class ClusterState:
             self._grow(self.capacity_rows, max(spec.gpus, 2 * self.gpu_columns))
         used_gpu = np.zeros(self.gpu_columns, dtype=np.int32)
         for alloc in held:
-            used_gpu[list(alloc.gpu_indices)] += alloc.gpu_milli
+            if alloc.gpu_indices:  # pods without GPUs hold no index (numpy cannot add an empty tuple)
+                used_gpu[list(alloc.gpu_indices)] += np.asarray(alloc.gpu_milli, dtype=np.int32)
         used_cpu = sum(a.cpu_milli for a in held)
         used_memory = sum(a.memory_bytes for a in held)
         self._labels[row] = spec.labels

@@ -90,3 +90,10 @@ def test_the_scorer_learns_the_workload_in_view(policy):
     assert server.learn_workload()
     assert server.scorer is not before and server.gangs.scorer is server.scorer
     assert not ExtenderServer(policy, ClusterView(), SnapshotBinder({})).learn_workload(), "too few pods: keep the default mix"
+
+
+def test_node_update_with_a_cpu_only_pod_on_it():
+    view = ClusterView()
+    view.replace_all([node("n1", gpus=4)], [pod("daemon", node_name="n1"), pod("g", gpus=2, node_name="n1")])
+    view.apply_node(node("n1", gpus=4, cpu="64"))
+    assert view.problems == 0 and sum(free(view, "n1")) == 2000
