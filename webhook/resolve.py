@@ -27,15 +27,20 @@ def namespace_rule(policy: Policy, namespace: str, field: str = "metadata.namesp
     return rule
 
 
-def resolve_model(policy: Policy, rule: NamespaceRule, namespace: str, name: str, field: str) -> Model:
+def _named(kind: str, catalog: dict, allowed: bool, namespace: str, name: object, field: str):
+    """A model or runtime the user named: a valid name, defined in the policy, allowed in the namespace."""
     values.name_at(field, name)
-    model = policy.models.get(name)
-    if model is None:
-        known = ", ".join(sorted(policy.models)) or "none"
-        raise AdmissionDenied(f"{field}: unknown model {name!r}; known models: {known}", field, 404, "NotFound")
-    if not rule.allows_model(name):
-        raise AdmissionDenied(f"{field}: namespace {namespace} may not use model {name}", field)
-    return model
+    found = catalog.get(name)
+    if found is None:
+        known = ", ".join(sorted(catalog)) or "none"
+        raise AdmissionDenied(f"{field}: unknown {kind} {name!r}; known {kind}s: {known}", field, 404, "NotFound")
+    if not allowed:
+        raise AdmissionDenied(f"{field}: namespace {namespace} may not use {kind} {name}", field)
+    return found
+
+
+def resolve_model(policy: Policy, rule: NamespaceRule, namespace: str, name: str, field: str) -> Model:
+    return _named("model", policy.models, isinstance(name, str) and rule.allows_model(name), namespace, name, field)
 
 
 def resolve_runtime(
@@ -47,13 +52,8 @@ def resolve_runtime(
         if selection.runtime is None:
             raise AdmissionDenied(selection.explain_failure(model), model_field)
         return selection.runtime, selection_warnings(selection)
-    values.name_at(field, requested)
-    runtime = policy.runtimes.get(requested)
-    if runtime is None:
-        known = ", ".join(sorted(policy.runtimes)) or "none"
-        raise AdmissionDenied(f"{field}: unknown runtime {requested!r}; known runtimes: {known}", field, 404, "NotFound")
-    if not rule.allows_runtime(requested):
-        raise AdmissionDenied(f"{field}: namespace {namespace} may not use runtime {requested}", field)
+    runtime = _named("runtime", policy.runtimes, isinstance(requested, str) and rule.allows_runtime(requested),
+                     namespace, requested, field)
     reason = why_cannot_serve(model, runtime)
     if reason:
         raise AdmissionDenied(f"{field}: runtime {requested} cannot serve model {model.name}: {reason}", field)
