@@ -38,7 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     from extender.binder import SnapshotBinder
     from extender.core import filter_nodes, prioritize
     from extender.podspec import pod_key, pod_request
-    from extender.server import ExtenderServer
+    from extender.filtering import FailureReasons, filter_candidates, score_candidates
+    from extender.scheduler import Scheduler
     from extender.view import ClusterView
     from policies import load_policy
 
@@ -46,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     cluster = generate(60, 600, seed=args.seed)
     view = ClusterView()
     view.replace_all(cluster.nodes, cluster.pods)
-    server = ExtenderServer(load_policy(ROOT / "policies"), view, SnapshotBinder({}))
+    scheduler = Scheduler(load_policy(ROOT / "policies"), view, SnapshotBinder({}))
+    reasons = FailureReasons()
     nodes = {n["metadata"]["name"]: n for n in cluster.nodes}
     pending = list(cluster.pending)
     bound: list[dict] = [p for p in cluster.pods if p["spec"].get("nodeName")]
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
                 names = names + [rng.choice(names)] if names else names  # a duplicate
             if rng.random() < 0.2:
                 names = rng.sample(list(nodes), k=min(len(nodes), rng.randrange(1, 40)))
-            mine = server._filter_nodes(request, list(names))
+            mine = filter_candidates(view, reasons, request, list(names))
             core = filter_nodes(view.state, request, list(names))
             if mine.fits != core.fits or list(mine.failed.items()) != list(core.failed.items()):
                 print(f"step {step}: filter differs for {request} over {len(names)} names")
@@ -120,8 +122,8 @@ def main(argv: list[str] | None = None) -> int:
                 print(list(diff.items())[:5])
                 return 1
             scores = core_scores = None
-            scores = server._prioritize(request, list(names)).tolist()
-            expected = prioritize(view.state, request, list(names), server.scorer)
+            scores = score_candidates(view.state, scheduler.scorer, request, view.rows_of(list(names))).tolist()
+            expected = prioritize(view.state, request, list(names), scheduler.scorer)
             core_scores = [expected[n] for n in names]
             if scores != core_scores:
                 print(f"step {step}: prioritize differs for {request}: {scores[:10]} vs {core_scores[:10]}")

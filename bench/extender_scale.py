@@ -402,8 +402,8 @@ def profile_in_process(cluster: Cluster, snapshot: Path) -> None:
     async def calls() -> None:
         for _ in range(5):
             for body in bodies:
-                await server.filter(body)
-                await server.prioritize(body)
+                await server.answer("filter", body)
+                await server.answer("prioritize", body)
 
     asyncio.run(calls())  # warm
     profiler = cProfile.Profile()

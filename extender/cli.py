@@ -54,8 +54,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace, policy, tls) -> None:
-    from aiohttp import web
-
     from extender.binder import KubeBinder, SnapshotBinder
     from extender.server import ExtenderServer
     from extender.sources import KubeSource, load_snapshot
@@ -63,7 +61,7 @@ async def _serve(args: argparse.Namespace, policy, tls) -> None:
 
     view = ClusterView()
     if args.snapshot:
-        server = ExtenderServer(policy, view, SnapshotBinder(load_snapshot(view, args.snapshot)), policy_dir=args.policy)
+        server = ExtenderServer(policy, view, SnapshotBinder(load_snapshot(view, args.snapshot)), policy_dir=args.policy, tls=tls)
     else:
         from kubernetes_asyncio import client, config
 
@@ -72,13 +70,9 @@ async def _serve(args: argparse.Namespace, policy, tls) -> None:
         else:
             await config.load_kube_config(config_file=args.kubeconfig)
         api = client.ApiClient()
-        server = ExtenderServer(policy, view, KubeBinder(api), policy_dir=args.policy)
-        server.companions.append(KubeSource(api, view).run)
-    if tls is not None:
-        server.companions.append(tls.watch)
-    runner = web.AppRunner(server.app(), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, args.host, args.port, ssl_context=tls.context if tls else None).start()
+        server = ExtenderServer(policy, view, KubeBinder(api), policy_dir=args.policy, tls=tls)
+        server.scaffold.companions["watch"] = KubeSource(api, view).run
+    runner = await server.scaffold.start(args.host, args.port)
     logging.getLogger(__name__).info("extender serving on %s:%d", args.host, args.port)
     try:
         await asyncio.Event().wait()

@@ -18,20 +18,20 @@ def choose_victims(
     view: ClusterView, preemptor: PodFacts, request: PodRequest, candidates: dict[str, list[str]]
 ) -> tuple[str, list[str], list[str]] | None:
     """(node, victims on it, members of their gangs on other nodes), or None when no candidate works."""
-    by_uid = {facts.uid: key for key, facts in view.facts.items() if facts.uid}
     state = view.state
     best: tuple[tuple[int, int, str], str, list[str], list[str]] | None = None
     for node, uids in candidates.items():
         if not state.has_node(node):
             continue
-        victims = [by_uid[uid] for uid in uids if uid in by_uid]
+        victims = [key for key in map(view.key_of_uid, uids) if key is not None]
         classes = {view.facts[v].workload_class for v in victims}
         if preemptor.workload_class == constants.TRAINING and constants.INFERENCE in classes:
             continue  # never evict inference to make room for training
         elsewhere: set[str] = set()
         for gang in {view.facts[v].group.key for v in victims if view.facts[v].group is not None}:
-            for key, facts in view.facts.items():
-                if facts.group is not None and facts.group.key == gang and facts.node is not None and key not in victims:
+            for key in view.members(gang):
+                facts = view.facts[key]
+                if facts.node is not None and key not in victims:
                     if facts.node == node:
                         victims.append(key)
                     else:

@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
+
+from extender.core import MAX_EXTENDER_SCORE
 
 try:  # orjson encodes a filter answer for thousands of nodes ten times faster than the standard library
     import orjson
@@ -97,3 +100,24 @@ def filter_result(
         result["Nodes"] = {"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": items}
         result["NodeNames"] = None
     return result
+
+
+# What follows a host's name in a prioritize answer, for each score S: `","Score":S},{"Host":"`.
+_AFTER_HOST = np.array([b'","Score":%d},{"Host":"' % score for score in range(MAX_EXTENDER_SCORE + 1)], dtype=object)
+
+
+def host_priorities(names: list[str], scores: np.ndarray) -> bytes:
+    """encode([{"Host": name, "Score": score}, ...]), without building a dict per host: the names are encoded
+    as one list, cut apart, and the scores spliced in. Five times faster for thousands of hosts.
+
+    Cutting at `","` is exact when nothing was escaped (node names never need it): every quote is then one
+    that opens or closes a name. Anything else takes the plain way; tests/extender/server/test_fastpaths.py
+    proves both give the same bytes."""
+    encoded = encode(names) if names else b"\\"
+    if b"\\" in encoded or scores.min() < 0 or scores.max() > MAX_EXTENDER_SCORE:
+        return encode([{"Host": name, "Score": score} for name, score in zip(names, np.asarray(scores).tolist())])
+    hosts = encoded[2:-2].split(b'","')
+    parts: list[bytes] = [b""] * (2 * len(hosts))
+    parts[0::2] = hosts
+    parts[1::2] = _AFTER_HOST[scores].tolist()
+    return b'[{"Host":"' + b"".join(parts)[: -len(b',{"Host":"')] + b"]"

@@ -10,6 +10,7 @@ pods are queued again, as their job controller would recreate them.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import json
 import random
@@ -139,11 +140,11 @@ class ExtenderPlacer:
         self.names = [n["metadata"]["name"] for n in nodes]
 
     async def _call(self, verb: str, body: dict[str, Any]) -> Any:
-        answer, _ = await getattr(self.server, verb)(json.dumps(body).encode())
-        return answer
+        answer, _ = await self.server.answer(verb, json.dumps(body).encode())
+        return json.loads(answer) if isinstance(answer, bytes) else answer
 
     def reserved(self, group: str) -> bool:
-        return group in self.server.gangs.reservations
+        return group in self.server.scheduler.gangs.reservations
 
     def add(self, pod: SimPod) -> None:
         self.pods[pod.key] = pod.obj
@@ -177,9 +178,7 @@ class ExtenderPlacer:
             return None
         node, victims = next(iter(answer["NodeNameToMetaVictims"].items()))
         evicted = [by_uid[v["UID"]] for v in victims["Pods"]]
-        for task in self.server.background:
-            await task
-        self.server.background.clear()
+        await asyncio.gather(*self.server.scaffold.background)
         evicted += [k for k in self.binder.evicted if k not in evicted]
         self.binder.evicted.clear()
         return node, evicted

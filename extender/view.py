@@ -47,6 +47,17 @@ class ClusterView:
     _on_node: dict[str, set[str]] = field(default_factory=dict, repr=False)
     _order: dict[str, int] = field(default_factory=dict, repr=False)
     _next: Iterator[int] = field(default_factory=itertools.count, repr=False)
+    # The keys of `facts` by group and by pod UID: gang planning and preemption look up a group's members and a
+    # victim's pod without a walk over every pod.
+    _in_group: dict[str, set[str]] = field(default_factory=dict, repr=False)
+    _by_uid: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def members(self, group: str) -> list[str]:
+        """Keys of the pods of `group`, in the order the view first saw them."""
+        return sorted(self._in_group.get(group, ()), key=self._order.__getitem__)
+
+    def key_of_uid(self, uid: str) -> str | None:
+        return self._by_uid.get(uid) if uid else None
 
     def rows_of(self, names: list[str]) -> np.ndarray:
         """The state's row of each name, -1 where no such node is known."""
@@ -110,26 +121,39 @@ class ClusterView:
     def _set_facts(self, key: str, known: PodFacts | None, facts: PodFacts) -> None:
         if known is None:
             self._order[key] = next(self._next)
-        elif known.node is not None and known.node != facts.node:
-            self._unindex(key, known.node)
+        else:
+            self._unindex(key, known, keep=facts)
         if facts.node is not None:
             self._on_node.setdefault(facts.node, set()).add(key)
+        if facts.group is not None:
+            self._in_group.setdefault(facts.group.key, set()).add(key)
+        if facts.uid:
+            self._by_uid[facts.uid] = key
         self.facts[key] = facts
 
-    def _unindex(self, key: str, node: str) -> None:
-        keys = self._on_node.get(node)
-        if keys is not None:
-            keys.discard(key)
-            if not keys:
-                del self._on_node[node]
+    def _unindex(self, key: str, known: PodFacts, keep: PodFacts | None = None) -> None:
+        """Drop `key` from the indexes where `known` put it and `keep` (its next facts, if any) does not."""
+        group = known.group.key if known.group else None
+        if keep is not None:
+            node = known.node if known.node != keep.node else None
+            group = group if group != (keep.group.key if keep.group else None) else None
+        else:
+            node = known.node
+        for index, value in ((self._on_node, node), (self._in_group, group)):
+            keys = index.get(value) if value is not None else None
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del index[value]
+        if known.uid and self._by_uid.get(known.uid) == key and (keep is None or keep.uid != known.uid):
+            del self._by_uid[known.uid]
 
     def delete_pod(self, key: str) -> None:
         self._release(key)
         known = self.facts.pop(key, None)
         if known is not None:
             self._order.pop(key, None)
-            if known.node is not None:
-                self._unindex(key, known.node)
+            self._unindex(key, known)
         self.requests.pop(key, None)
         self.assumed.pop(key, None)
 
@@ -152,6 +176,7 @@ class ClusterView:
                     log.warning("dropping the binding of %s in flight: %s", key, exc)
         self.state, self.facts, self.requests, self.assumed = fresh.state, fresh.facts, fresh.requests, fresh.assumed
         self._on_node, self._order, self._next = fresh._on_node, fresh._order, fresh._next
+        self._in_group, self._by_uid = fresh._in_group, fresh._by_uid
         self.problems += fresh.problems
         for hook in self.rebuild_hooks:
             hook(self.state)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -10,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
-from infergate.http import BODY_TIMEOUT_SECONDS, read_body
+from infergate.http import read_body
+from infergate.serving import Scaffold
 from infergate.tls import ReloadingTLS
 from policies.loader import Policy
-from policies.reload import PolicyWatcher
 from webhook.admission import Decision, decide
 from webhook.review import BadReview, dumps, parse_review, response
 
@@ -46,9 +45,6 @@ class WebhookMetrics:
         self.bad_requests = Counter(
             "infergate_webhook_bad_requests", "Bodies that were not AdmissionReviews", registry=self.registry
         )
-        self.policy_loads = Counter(
-            "infergate_policy_loads", "Policy loads by result", ["result"], registry=self.registry
-        )
         # The labelled children, looked up once: labels() validates and locks on every call.
         self._counted: dict[tuple[str, str, str, str], Any] = {}
         self._timed: dict[str, Any] = {}
@@ -67,42 +63,38 @@ class WebhookMetrics:
 
 
 class WebhookServer:
-    """All state of one webhook process: the policy in force, the metrics and the TLS files."""
+    """All state of one webhook process: the policy in force, the metrics and the TLS files (the shared
+    machinery is infergate.serving's Scaffold)."""
 
     def __init__(self, policy: Policy, tls: ReloadingTLS | None = None, policy_dir: str | Path | None = None):
-        self.tls = tls
-        self.metrics = WebhookMetrics()
-        self.metrics.policy_loads.labels("ok").inc()
         # With a directory, the policy in force follows it (see policies/reload.py); requests read it once each.
-        self.policies = PolicyWatcher(policy_dir or policy.source, policy, lambda result: self.metrics.policy_loads.labels(result).inc())
-        self.watch_policy = policy_dir is not None
-        self.body_timeout = BODY_TIMEOUT_SECONDS
-        self._background: list[asyncio.Task[None]] = []
+        self.scaffold = Scaffold(policy, policy_dir=policy_dir, tls=tls, max_body_bytes=MAX_BODY_BYTES)
+        self.metrics = WebhookMetrics(self.scaffold.registry)
+        self.scaffold.route("POST", "/mutate", self.mutate)
+        self.scaffold.route("POST", "/validate", self.validate)
+
+    @property
+    def tls(self) -> ReloadingTLS | None:
+        return self.scaffold.tls
+
+    @property
+    def policies(self):
+        return self.scaffold.policies
 
     @property
     def policy(self) -> Policy:
-        return self.policies.policy
+        return self.scaffold.policy
+
+    @property
+    def body_timeout(self) -> float:
+        return self.scaffold.body_timeout
+
+    @body_timeout.setter
+    def body_timeout(self, seconds: float) -> None:
+        self.scaffold.body_timeout = seconds
 
     def app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_BODY_BYTES)
-        app.router.add_post("/mutate", self.mutate)
-        app.router.add_post("/validate", self.validate)
-        app.router.add_get("/healthz", self.healthz)
-        app.router.add_get("/readyz", self.healthz)
-        app.router.add_get("/metrics", self.metrics_page)
-        app.on_startup.append(self._start_background)
-        app.on_cleanup.append(self._stop_background)
-        return app
-
-    async def _start_background(self, _app: web.Application) -> None:
-        if self.tls is not None:
-            self._background.append(asyncio.create_task(self.tls.watch()))
-        if self.watch_policy:
-            self._background.append(asyncio.create_task(self.policies.watch()))
-
-    async def _stop_background(self, _app: web.Application) -> None:
-        for task in self._background:
-            task.cancel()
+        return self.scaffold.app()
 
     async def mutate(self, request: web.Request) -> web.Response:
         return await self._review(request, "mutate", mutate=True)
@@ -138,13 +130,6 @@ class WebhookServer:
         self.metrics.count(endpoint, decision.kind, admission.operation, decision.result, time.perf_counter() - started)
         return web.Response(body=dumps(answer), content_type="application/json", charset="utf-8")
 
-    async def healthz(self, _request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def metrics_page(self, _request: web.Request) -> web.Response:
-        return web.Response(body=generate_latest(self.metrics.registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
-
 
 def serve(server: WebhookServer, host: str, port: int) -> None:
-    ssl_context = server.tls.context if server.tls else None
-    web.run_app(server.app(), host=host, port=port, ssl_context=ssl_context, access_log=None, print=None)
+    server.scaffold.run(host, port)

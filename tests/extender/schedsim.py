@@ -22,9 +22,8 @@ class MiniScheduler:
         self.reasons: dict[str, dict[str, str]] = {}
 
     async def call(self, verb: str, body: dict[str, Any]) -> Any:
-        handler = getattr(self.server, verb)
-        answer, _result = await handler(json.dumps(body).encode())
-        return answer
+        answer, _result = await self.server.answer(verb, json.dumps(body).encode())
+        return json.loads(answer) if isinstance(answer, bytes) else answer
 
     async def schedule(self, key: str) -> str | None:
         """One scheduling cycle for the pod; its node, or None with the reasons kept in self.reasons."""

@@ -63,7 +63,7 @@ def extender_server(policy) -> Iterator[Served]:
     pods = [pod("busy", gpus=4, node_name="n1"), pod("waiting", gpus=2)]
     view.replace_all([node("n1"), node("n2", gpus=4)], pods)
     server = ExtenderServer(policy, view, SnapshotBinder({f"ml/{p['metadata']['name']}": p for p in pods}))
-    server.companions.clear()
+    server.scaffold.companions.clear()
     served = Served(server.app())
     yield served
     served.close()

@@ -108,11 +108,10 @@ async def test_extender_follows_its_policy_directory_and_cuts_slow_bodies(tmp_pa
     server = ExtenderServer(load_policy(policy_dir), view, SnapshotBinder({}), policy_dir=policy_dir)
     cluster = policy_dir / "clusterpolicy.yaml"
     cluster.write_text(cluster.read_text().replace("topologyMode: preferred", "topologyMode: required").replace("scorer: infergate", "scorer: bestfit"))
-    assert server.policies.check()
-    server.apply_scheduling(server.policy)
-    assert server.gangs.mode == "required" and server.scorer.name == "bestfit"
-    server.companions.clear()
-    server.body_timeout = 0.5
+    assert server.scaffold.check_policy()
+    assert server.scheduler.gangs.mode == "required" and server.scheduler.scorer.name == "bestfit"
+    server.scaffold.companions.clear()
+    server.scaffold.body_timeout = 0.5
     runner, port = await serve(server.app())
     try:
         head = b"POST /filter HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"

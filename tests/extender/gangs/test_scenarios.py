@@ -41,7 +41,7 @@ async def test_complete_group_lands_in_one_rack(policy):
     assert all(placed.values())
     assert {sched.view.state.labels(n)["infergate.io/rack"] for n in placed.values()} == {"rack-1"}, "the rack that fits the group"
     assert placed["ml/ds-0"] != placed["ml/ds-1"]
-    assert sched.server.gangs.reservations == {}, "a complete group leaves no reservation behind"
+    assert sched.server.scheduler.gangs.reservations == {}, "a complete group leaves no reservation behind"
 
 
 async def test_deadlock_pair_one_completes_the_other_waits(policy):
@@ -60,7 +60,7 @@ async def test_reserved_capacity_is_invisible_and_released_after_the_ttl(policy)
     sched, placed = await run(policy, nodes, [member("g", 0, 2), pod("single", gpus=8)], ["ml/g-0", "ml/single"])
     assert placed["ml/g-0"] and placed["ml/single"] is None, "the worker's node is reserved"
     assert "needs 8 free GPUs" in next(iter(sched.reasons["ml/single"].values()))
-    assert sched.server.gangs.expire(now=10**9) == ["ml/g-0"]
+    assert sched.server.scheduler.gangs.expire(now=10**9) == ["ml/g-0"]
     assert await sched.schedule("ml/single"), "released capacity is free again"
 
 
@@ -93,7 +93,7 @@ async def test_restart_rebuilds_the_reservation_from_the_pods(policy):
     reserved = sched.pods["ml/ds-1"]["metadata"]["annotations"]["infergate.io/reserved-node"]
     # A new extender process: the view is rebuilt from the API server's pods (bound leader, annotated worker).
     restarted = MiniScheduler(policy, nodes, copy.deepcopy(list(sched.pods.values())) + [pod("intruder", gpus=8)])
-    assert restarted.server.gangs.reservations["ml/ds-0"].slots[0].node == reserved
+    assert restarted.server.scheduler.gangs.reservations["ml/ds-0"].slots[0].node == reserved
     assert await restarted.schedule("ml/intruder") not in (reserved, placed["ml/ds-0"])
     assert await restarted.schedule("ml/ds-1") == reserved
 
@@ -128,6 +128,6 @@ async def test_preemption_choices(policy, klass, candidates, node_expected, evic
     answer = await sched.call("preempt", {"Pod": preemptor, "NodeNameToMetaVictims": meta})
     chosen = list(answer["NodeNameToMetaVictims"])
     assert chosen == ([node_expected] if node_expected else [])
-    for task in sched.server.background:
+    for task in sched.server.scaffold.background:
         await task
     assert sched.binder.evicted == evicted

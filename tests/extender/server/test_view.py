@@ -81,15 +81,15 @@ def test_overcommitted_node_is_counted_full_not_ignored():
 
 def test_the_scorer_learns_the_workload_in_view(policy):
     from extender.binder import SnapshotBinder
-    from extender.server import ExtenderServer
+    from extender.scheduler import Scheduler
 
     view = ClusterView()
     view.replace_all([node("n1")], [pod(f"p{i}", gpus=1 + i % 2) for i in range(60)])
-    server = ExtenderServer(policy, view, SnapshotBinder({}))
-    before = server.scorer
-    assert server.learn_workload()
-    assert server.scorer is not before and server.gangs.scorer is server.scorer
-    assert not ExtenderServer(policy, ClusterView(), SnapshotBinder({})).learn_workload(), "too few pods: keep the default mix"
+    scheduler = Scheduler(policy, view, SnapshotBinder({}))
+    before = scheduler.scorer
+    assert scheduler.learn_workload()
+    assert scheduler.scorer is not before and scheduler.gangs.scorer is scheduler.scorer
+    assert not Scheduler(policy, ClusterView(), SnapshotBinder({})).learn_workload(), "too few pods: keep the default mix"
 
 
 def test_node_update_with_a_cpu_only_pod_on_it():

@@ -11,7 +11,7 @@ then a zone); among the domains of one key the tightest fit wins, leaving larger
 `preferred` mode a group that fits in no single domain is placed across the cluster; in `required` mode it
 waits.
 
-No I/O here: the server turns plans into answers and bindings.
+No I/O here: the coordinator (coordinator.py) turns plans into answers, and the scheduler into bindings.
 """
 
 from __future__ import annotations

@@ -1,0 +1,271 @@
+"""The extender's decisions, free of HTTP: kube-scheduler's four verbs on parsed arguments, returning plain
+results, plus the upkeep that runs beside them (expiry, policy knobs, learning the workload).
+
+Every decision reads and writes one ClusterView; no verb awaits between a fit check and the allocation that
+follows it, so two binds can never take the same GPU. extender/server.py is the thin HTTP layer over this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from extender.binder import Binder, BindError
+from extender.core import MAX_EXTENDER_SCORE, MILLI_PER_GPU, PlacementError, PodRequest, Scorer, choose, make_scorer
+from extender.filtering import FailureReasons, filter_candidates, score_candidates
+from extender.gangs import GangBook, GangCoordinator
+from extender.podspec import PodFacts, PodSpecError, pod_facts, pod_request
+from extender.preemption import choose_victims
+from extender.view import ClusterView
+from infergate import constants
+from policies.loader import Policy
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Filtered:
+    """A filter answer: the nodes that fit; why the others do not (resolvable by preemption, or not)."""
+
+    fits: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    unresolvable: dict[str, str] = field(default_factory=dict)
+    result: str = "ok"  # for metrics
+
+
+@dataclass
+class Prioritized:
+    names: list[str]
+    scores: np.ndarray  # 0-10 per name, in order
+    result: str = "ok"
+
+
+@dataclass
+class Bound:
+    error: str = ""
+    result: str = "ok"
+
+
+@dataclass
+class Preempted:
+    victims: dict[str, list[str]] = field(default_factory=dict)  # node -> UIDs kube-scheduler evicts
+    also_evict: list[str] = field(default_factory=list)  # pods of the victims' gangs on other nodes
+    result: str = "ok"
+
+
+class Scheduler:
+    """All decisions of one extender process: the view of the cluster, the scorer, the gangs and the binder."""
+
+    def __init__(self, policy: Policy, view: ClusterView, binder: Binder, scorer: Scorer | None = None):
+        self.view = view
+        self.binder = binder
+        self.policy = policy
+        scheduling = policy.cluster.spec.scheduling
+        self.scorer = scorer or make_scorer(scheduling.scorer)
+        self.gangs = GangBook(view.state, self.scorer, scheduling.topology_keys, scheduling.topology_mode, scheduling.reservation_seconds)
+        self.coordinator = GangCoordinator(view, self.gangs)
+        self.training_steering = scheduling.training_steering
+        self.reasons = FailureReasons()
+        view.rebuild_hooks.append(self.coordinator.after_relist)
+        if view.synced:  # a snapshot loaded before the scheduler existed
+            self.coordinator.after_relist(view.state)
+
+    # ----------------------------------------------------------------------------------------------- reading
+    @staticmethod
+    def read(pod: dict[str, Any]) -> tuple[PodFacts, PodRequest] | str:
+        """The pod's facts and request, or why it cannot be read."""
+        try:
+            return pod_facts(pod), pod_request(pod)
+        except PodSpecError as exc:
+            return str(exc)
+
+    # ---------------------------------------------------------------------------------------------- filter
+    def filter(self, pod: dict[str, Any], names: list[str]) -> Filtered:
+        read = self.read(pod)
+        if isinstance(read, str):
+            return Filtered(unresolvable=dict.fromkeys(names, read), result="unresolvable")
+        facts, request = read
+        if facts.in_gang:
+            answer = self.coordinator.filter_member(facts, request, names)
+            return Filtered(answer.fits, answer.failed, answer.unresolvable, answer.result)
+        if not request.wants_gpu:
+            return Filtered(fits=list(names))
+        result = filter_candidates(self.view, self.reasons, request, names)
+        return Filtered(result.fits, result.failed, result="ok" if result.fits else "no-fit")
+
+    # ------------------------------------------------------------------------------------------ prioritize
+    def prioritize(self, pod: dict[str, Any], names: list[str]) -> Prioritized:
+        read = self.read(pod)
+        if isinstance(read, str) or not read[1].wants_gpu:
+            return Prioritized(names, np.zeros(len(names), dtype=np.int64))
+        facts, request = read
+        if facts.in_gang:
+            reserved = self.coordinator.reserved_node(facts)
+            return Prioritized(names, np.array([MAX_EXTENDER_SCORE if n == reserved else 0 for n in names], dtype=np.int64))
+        scores = score_candidates(self.view.state, self.scorer, request, self.view.rows_of(names))
+        if facts.workload_class == constants.TRAINING and self.training_steering:
+            scores = self._steer_training(names, scores)
+        return Prioritized(names, scores)
+
+    def _steer_training(self, names: list[str], scores: np.ndarray) -> np.ndarray:
+        """Training pods leave wholly free nodes to inference groups, which need whole nodes: a free node's
+        score is cut by the policy's trainingSteering share."""
+        state = self.view.state
+        steered = scores.copy()
+        for i, name in enumerate(names):
+            if state.has_node(name):
+                row = state.row(name)
+                count = int(state.gpu_count[row])
+                if count and int(state.gpu_free[row, :count].sum()) == count * MILLI_PER_GPU:
+                    steered[i] = int(round(int(scores[i]) * (1 - self.training_steering)))
+        return steered
+
+    # ------------------------------------------------------------------------------------------------ bind
+    async def bind(self, namespace: str, name: str, uid: str, node: str) -> Bound:
+        key = f"{namespace}/{name}"
+        facts = self.view.facts.get(key)
+        if facts is not None and facts.node == node:
+            return Bound(result="already-bound")  # a retry of a bind that succeeded
+        request = self.view.requests.get(key)
+        if request is None:  # the watch has not shown this pod yet
+            pod = await self.binder.get_pod(namespace, name)
+            if pod is None:
+                return Bound(f"pod {key} not found", "error")
+            self.view.apply_pod(pod)
+            request = self.view.requests.get(key)
+            if request is None:
+                return Bound(f"pod {key} cannot be read", "error")
+        facts = self.view.facts[key]
+        slot = None
+        first_binding = False
+        if facts.in_gang:
+            slot = self.coordinator.slot_for_binding(facts, request, node)
+            if isinstance(slot, str):
+                return Bound(slot, "conflict")
+            first_binding = self.coordinator.first_binding(slot)
+            self.gangs.hand_over(slot)
+        try:
+            indices = slot.gpu_indices if slot else self._gpu_choice(request, node, key)
+            alloc = self.view.assume(key, uid, request, node, indices)
+        except PlacementError as exc:
+            if slot:
+                self.gangs.take_back(slot)
+            return Bound(f"cannot bind pod {key} to node {node}: {exc}", "conflict")
+        try:
+            if slot and first_binding:
+                await self._record_reservation(slot.group)
+            if request.is_fractional:
+                await self.binder.annotate(namespace, name, {constants.GPU_INDEX_ANNOTATION: str(alloc.gpu_indices[0])})
+            await self.binder.bind(namespace, name, uid, node)
+        except BindError as exc:
+            pod = await self.binder.get_pod(namespace, name)
+            if pod is not None and (pod.get("spec") or {}).get("nodeName") == node:
+                return Bound(result="already-bound")
+            self.view.forget(key)
+            if slot:
+                self.gangs.take_back(slot)
+            return Bound(f"binding pod {key} to node {node} failed: {exc}", "error")
+        if slot:
+            self.gangs.settle(slot.group)
+        return Bound()
+
+    async def _record_reservation(self, group: str) -> None:
+        """Write each pending member's reserved node on the pod, so a restarted extender can rebuild the
+        reservation from the API server instead of stranding a partial group."""
+        for key, node in self.coordinator.to_record(group):
+            namespace, name = key.split("/", 1)
+            try:
+                await self.binder.annotate(namespace, name, {constants.RESERVED_NODE_ANNOTATION: node})
+            except BindError as exc:
+                log.warning("could not record the reservation of %s: %s", key, exc)
+
+    def _gpu_choice(self, request: PodRequest, node: str, key: str) -> tuple[int, ...] | None:
+        """The GPU a share goes to: the one it already holds (a retried bind), else the scorer's pick."""
+        held = self.view.state.allocation(key)
+        if held is not None:
+            return held.gpu_indices
+        if not request.is_fractional or not self.view.state.has_node(node):
+            return None
+        rows = np.array([self.view.state.row(node)])
+        choice = choose(self.view.state, request, self.scorer, rows=rows)
+        return choice.gpu_indices if choice is not None else None
+
+    # --------------------------------------------------------------------------------------------- preempt
+    def preempt(self, pod: dict[str, Any], candidates: dict[str, list[str]]) -> Preempted:
+        """Of kube-scheduler's candidate nodes (node -> victim UIDs), the one to use and whom to evict."""
+        read = self.read(pod)
+        if isinstance(read, str):
+            return Preempted(result="unresolvable")
+        facts, request = read
+        decision = choose_victims(self.view, facts, request, candidates)
+        if decision is None:
+            return Preempted(result="no-candidate")
+        node, victims, others = decision
+        return Preempted({node: [self.view.facts[v].uid for v in victims]}, list(others))
+
+    async def evict(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        try:
+            await self.binder.evict(namespace, name)
+        except BindError as exc:
+            log.warning("could not evict %s with its gang: %s", key, exc)
+
+    # ---------------------------------------------------------------------------------------------- upkeep
+    def expire(self, now: float | None = None) -> None:
+        """Release what nobody will use: gang reservations past their time, bindings never seen bound."""
+        for group in self.gangs.expire(now):
+            log.info("gang %s did not complete within %.0fs; its reservation is released", group, self.gangs.ttl_seconds)
+        self.view.expire_assumed(now)
+
+    def learn_workload(self, minimum: int = 50) -> bool:
+        """Fragmentation-aware scorers score against the pod shapes they expect: teach them the GPU pods in
+        view (with too few, they keep their generic serving mix)."""
+        sample = [r for r in self.view.requests.values() if r.wants_gpu]
+        if len(sample) < minimum:
+            return False
+        self._adopt(make_scorer(self.policy.cluster.spec.scheduling.scorer, sample))
+        return True
+
+    async def relearn_workload(self, minimum: int = 50) -> None:
+        """learn_workload off the event loop: at 50,000 pods learning takes some 60 ms, which would stall every
+        call in flight."""
+        sample = [r for r in self.view.requests.values() if r.wants_gpu]
+        if len(sample) < minimum:
+            return
+        name = self.policy.cluster.spec.scheduling.scorer
+        scorer = await asyncio.to_thread(make_scorer, name, sample)
+        if name == self.policy.cluster.spec.scheduling.scorer:  # not if a policy reload changed the scorer meanwhile
+            self._adopt(scorer)
+
+    def _adopt(self, scorer: Scorer) -> None:
+        """Use a freshly learned scorer, unless the one in use already expects the same pod shapes: it scores
+        the same, and its per-node caches are warm."""
+        profile = getattr(scorer, "profile", None)
+        if profile is not None and getattr(scorer, "name", None) == getattr(self.scorer, "name", None) \
+                and profile == getattr(self.scorer, "profile", None):
+            return
+        self.scorer = scorer
+        self.gangs.scorer = scorer
+
+    def apply_scheduling(self, policy: Policy) -> None:
+        """A reloaded policy's scheduling knobs; reservations already held keep their nodes."""
+        scheduling = policy.cluster.spec.scheduling
+        scorer = self.scorer
+        if scheduling.scorer != getattr(self.scorer, "name", scheduling.scorer):
+            scorer = make_scorer(scheduling.scorer)  # raises before anything changed
+        self.policy = policy
+        self.scorer = self.gangs.scorer = scorer
+        self.gangs.topology_keys = list(scheduling.topology_keys)
+        self.gangs.mode = scheduling.topology_mode
+        self.gangs.ttl_seconds = scheduling.reservation_seconds
+        self.training_steering = scheduling.training_steering
+
+    def totals(self) -> tuple[int, int, int]:
+        """(allocated to pods, reserved for gangs, capacity), in GPU milli."""
+        reserved = self.gangs.reserved_milli()
+        used, capacity = self.view.gpu_totals()
+        return used - reserved, reserved, capacity
