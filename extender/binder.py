@@ -23,6 +23,11 @@ class Binder(Protocol):
 
     async def evict(self, namespace: str, name: str) -> None: ...
 
+    async def get_leaderworkerset(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+
+LWS_GROUP, LWS_VERSION, LWS_PLURAL = "leaderworkerset.x-k8s.io", "v1", "leaderworkersets"
+
 
 class KubeBinder:
     """Through the official asyncio Kubernetes client. Responses are read raw: the generated models cannot
@@ -33,6 +38,7 @@ class KubeBinder:
 
         self._client = client
         self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
 
     async def _call(self, method, *args, **kwargs) -> dict[str, Any] | None:
         from kubernetes_asyncio.client.exceptions import ApiException
@@ -46,8 +52,8 @@ class KubeBinder:
             # Without preloading the client does not raise for an error status: every 403, 404 and 409 must
             # be read here, or a refused binding would pass for a successful one.
             status = response.status
-        if status == 404 and method == self.core.read_namespaced_pod:
-            return None
+        if status == 404 and method in (self.core.read_namespaced_pod, self.custom.get_namespaced_custom_object):
+            return None  # no such pod; no such LeaderWorkerSet, or its API is not installed
         if not 200 <= status < 300:
             raise BindError(_status_message(status, body))
         return json.loads(body) if body else None
@@ -71,6 +77,9 @@ class KubeBinder:
         body = {"apiVersion": "policy/v1", "kind": "Eviction", "metadata": {"name": name, "namespace": namespace}}
         await self._call(self.core.create_namespaced_pod_eviction, name, namespace, body)
 
+    async def get_leaderworkerset(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return await self._call(self.custom.get_namespaced_custom_object, LWS_GROUP, LWS_VERSION, namespace, LWS_PLURAL, name)
+
 
 def _status_message(status: int, body: Any) -> str:
     try:
@@ -82,9 +91,16 @@ def _status_message(status: int, body: Any) -> str:
 class SnapshotBinder:
     """For `--snapshot`: no API server; bindings and annotations are applied to the snapshot's own pods."""
 
-    def __init__(self, pods: dict[str, dict[str, Any]]):
+    # No watch follows a snapshot: what this binder binds is bound (the scheduler counts it so at once).
+    authoritative = True
+
+    def __init__(self, pods: dict[str, dict[str, Any]], leaderworkersets: dict[str, dict[str, Any]] | None = None):
         self.pods = pods
+        self.leaderworkersets = leaderworkersets if leaderworkersets is not None else {}
         self.evicted: list[str] = []
+
+    async def get_leaderworkerset(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return self.leaderworkersets.get(f"{namespace}/{name}")
 
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
         return self.pods.get(f"{namespace}/{name}")

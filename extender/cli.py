@@ -59,7 +59,7 @@ async def _serve(args: argparse.Namespace, policy, tls) -> None:
     from extender.sources import KubeSource, load_snapshot
     from extender.view import ClusterView
 
-    view = ClusterView()
+    view = ClusterView(gpu_resource=policy.cluster.spec.defaults.gpu_resource)
     if args.snapshot:
         server = ExtenderServer(policy, view, SnapshotBinder(load_snapshot(view, args.snapshot)), policy_dir=args.policy, tls=tls)
     else:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from extender.constraints import ANYWHERE, ConstraintError, Placement, node_taints, pod_placement
 from extender.core import MILLI_PER_GPU, NodeSpec, PodRequest
 from infergate import constants
 from infergate.workloads import GroupIdentity, PodFieldError, group_identity, workload_class_of
@@ -21,19 +22,35 @@ def pod_key(pod: dict[str, Any]) -> str:
     metadata = pod.get("metadata") if isinstance(pod, dict) else None
     if not isinstance(metadata, dict):
         return "(unnamed)"
-    return f"{metadata.get('namespace') or 'default'}/{metadata.get('name') or ''}"
+    namespace, name = metadata.get("namespace") or "default", metadata.get("name") or ""
+    if not isinstance(namespace, str) or not isinstance(name, str):
+        return "(unnamed)"
+    return f"{namespace}/{name}"
+
+
+def _names(obj: Any, kind: str) -> None:
+    """metadata.name (and namespace) must be strings: everything else keys objects by them."""
+    metadata = obj.get("metadata")
+    if not isinstance(metadata, dict):
+        raise PodSpecError(f"{kind} {pod_key(obj)}: metadata: must be an object")
+    for field in ("name", "namespace"):
+        if not isinstance(metadata.get(field) or "", str):
+            raise PodSpecError(f"{kind} {pod_key(obj)}: metadata.{field}: must be a string")
 
 
 def _shaped(reader):
     """Objects come from clients: one shaped unlike a Pod or Node (a list where an object belongs) is a
     PodSpecError naming it, like any other unreadable value, never a crash."""
 
-    def read(obj: Any):
+    def read(obj: Any, *args: Any):
         try:
-            return reader(obj)
+            return reader(obj, *args)
         except (AttributeError, TypeError) as exc:
             kind = "node" if reader.__name__ == "node_spec" else "pod"
             raise PodSpecError(f"{kind} {pod_key(obj)}: not shaped like a Kubernetes {kind.title()}: {exc}") from None
+        except ConstraintError as exc:
+            kind = "node" if reader.__name__ == "node_spec" else "pod"
+            raise PodSpecError(f"{kind} {pod_key(obj)}: {exc}") from None
 
     read.__name__ = reader.__name__
     read.__doc__ = reader.__doc__
@@ -58,58 +75,74 @@ def _amount(who: str, field: str, value: Any, convert) -> int:
             return known
     try:
         amount = convert(value)
-    except (ValueError, TypeError, ArithmeticError):
-        raise PodSpecError(f"{who}: {field}: {value!r} is not a quantity") from None
+    except (ValueError, TypeError, ArithmeticError) as exc:
+        shown = repr(value) if len(repr(value)) <= 80 else f"{repr(value)[:60]}... ({len(repr(value))} characters)"
+        detail = f" ({exc})" if "too large" in str(exc) or "longer" in str(exc) else ""
+        raise PodSpecError(f"{who}: {field}: {shown} is not a quantity{detail}") from None
+    if amount < 0:
+        raise PodSpecError(f"{who}: {field}: {value!r} is negative")
     if type(value) is str and len(_AMOUNTS) < _AMOUNTS_MAX:
         _AMOUNTS[(convert, value)] = amount
     return amount
 
 
-def _container_request(who: str, index: int, container: dict[str, Any], init: bool) -> tuple[int, int, int, int]:
+def _container_request(who: str, index: int, container: dict[str, Any], init: bool, gpu_resource: str) -> tuple[int, int, int, int]:
     """cpu milli, memory bytes, whole GPUs and GPU milli that one container asks for."""
     requests, limits = _resources(container, "requests"), _resources(container, "limits")
     where = f"spec.{'initContainers' if init else 'containers'}[{index}].resources"
     cpu = requests.get("cpu", limits.get("cpu", 0))
     memory = requests.get("memory", limits.get("memory", 0))
-    gpus = limits.get(constants.GPU_RESOURCE, requests.get(constants.GPU_RESOURCE, 0))
+    gpus = limits.get(gpu_resource, requests.get(gpu_resource, 0))
     share = limits.get(constants.GPU_SHARE_RESOURCE, requests.get(constants.GPU_SHARE_RESOURCE, 0))
     return (
         _amount(who, f"{where}.requests.cpu", cpu, milli),
         _amount(who, f"{where}.requests.memory", memory, whole),
-        _amount(who, f"{where}.limits[{constants.GPU_RESOURCE}]", gpus, whole),
+        _amount(who, f"{where}.limits[{gpu_resource}]", gpus, whole),
         _amount(who, f"{where}.limits[{constants.GPU_SHARE_RESOURCE}]", share, whole),
     )
 
 
-def _required_products(pod: dict[str, Any]) -> frozenset[str]:
+def _required_products(pod: dict[str, Any], who: str) -> frozenset[str]:
     annotations = (pod.get("metadata") or {}).get("annotations") or {}
     if constants.GPU_PRODUCT_ANNOTATION in annotations:
-        return frozenset([annotations[constants.GPU_PRODUCT_ANNOTATION]])
+        product = annotations[constants.GPU_PRODUCT_ANNOTATION]
+        if not isinstance(product, str):
+            raise PodSpecError(f"{who}: metadata.annotations[{constants.GPU_PRODUCT_ANNOTATION}]: {product!r} is not a string")
+        return frozenset([product])
     affinity = ((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {}
     required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or {}
     for term in required.get("nodeSelectorTerms") or []:
         for expression in term.get("matchExpressions") or []:
             if expression.get("key") == constants.GPU_PRODUCT_LABEL and expression.get("operator") == "In":
-                return frozenset(expression.get("values") or [])
+                values = expression.get("values") or []
+                if not all(isinstance(v, str) for v in values):
+                    raise PodSpecError(f"{who}: the node affinity on {constants.GPU_PRODUCT_LABEL}: values must be strings")
+                return frozenset(values)
     return frozenset()
 
 
 @_shaped
-def pod_request(pod: dict[str, Any]) -> PodRequest:
-    """What the pod needs on a node, as kube-scheduler counts it: containers and sidecars summed, each regular
-    init container on its own, the larger of the two, plus the pod overhead."""
+def pod_request(pod: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE) -> PodRequest:
+    """What the pod needs on a node, as kube-scheduler counts it (component-helpers' PodRequests): the
+    containers and the sidecars (init containers with restartPolicy Always) summed; each regular init container
+    runs beside the sidecars started before it; the larger of the two, per resource, plus the pod overhead."""
     who = f"pod {pod_key(pod)}"
+    _names(pod, "pod")
     spec = pod.get("spec") or {}
     total = [0, 0, 0, 0]
+    for index, container in enumerate(spec.get("containers") or []):
+        total = [a + b for a, b in zip(total, _container_request(who, index, container, False, gpu_resource))]
+    sidecars = [0, 0, 0, 0]
     init_peak = [0, 0, 0, 0]
     for index, container in enumerate(spec.get("initContainers") or []):
-        amounts = _container_request(who, index, container, init=True)
-        if container.get("restartPolicy") == "Always":  # a sidecar runs beside the containers
+        amounts = _container_request(who, index, container, True, gpu_resource)
+        if container.get("restartPolicy") == "Always":  # a sidecar runs beside the containers from now on
             total = [a + b for a, b in zip(total, amounts)]
+            sidecars = [a + b for a, b in zip(sidecars, amounts)]
+            running = sidecars
         else:
-            init_peak = [max(a, b) for a, b in zip(init_peak, amounts)]
-    for index, container in enumerate(spec.get("containers") or []):
-        total = [a + b for a, b in zip(total, _container_request(who, index, container, init=False))]
+            running = [a + b for a, b in zip(amounts, sidecars)]
+        init_peak = [max(a, b) for a, b in zip(init_peak, running)]
     cpu, memory, gpus, share = (max(a, b) for a, b in zip(total, init_peak))
     overhead = spec.get("overhead") or {}
     cpu += _amount(who, "spec.overhead.cpu", overhead.get("cpu", 0), milli)
@@ -118,7 +151,7 @@ def pod_request(pod: dict[str, Any]) -> PodRequest:
         raise PodSpecError(f"{who}: asks for whole GPUs and a share of one GPU; infergate places one or the other")
     if share >= MILLI_PER_GPU:
         raise PodSpecError(f"{who}: {constants.GPU_SHARE_RESOURCE} {share} must be below {MILLI_PER_GPU} (a share of one GPU)")
-    return PodRequest(cpu_milli=cpu, memory_bytes=memory, gpus=gpus, gpu_milli=share, gpu_products=_required_products(pod))
+    return PodRequest(cpu_milli=cpu, memory_bytes=memory, gpus=gpus, gpu_milli=share, gpu_products=_required_products(pod, who))
 
 
 def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
@@ -136,7 +169,7 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
         return pod
     slim: dict[str, Any] = {key: pod[key] for key in ("apiVersion", "kind") if key in pod}
     slim["metadata"] = {key: metadata[key] for key in ("name", "namespace", "uid", "labels", "annotations") if key in metadata}
-    slim_spec = {key: spec[key] for key in ("nodeName", "overhead", "affinity") if key in spec}
+    slim_spec = {key: spec[key] for key in ("nodeName", "overhead", "affinity", "nodeSelector", "tolerations") if key in spec}
     for key in ("initContainers", "containers"):
         containers = spec.get(key)
         if isinstance(containers, list):
@@ -152,27 +185,38 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
     return slim
 
 
+# Far more GPUs than any node has: a larger allocatable count is a broken or hostile object, not a node.
+MAX_GPUS_PER_NODE = 1024
+
+
 @_shaped
-def node_spec(node: dict[str, Any]) -> NodeSpec:
+def node_spec(node: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE) -> NodeSpec:
+    _names(node, "node")
     metadata = node.get("metadata") or {}
     name = metadata.get("name") or ""
     who = f"node {name}"
     allocatable = (node.get("status") or {}).get("allocatable") or {}
     labels = metadata.get("labels") or {}
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in labels.items()):
+        raise PodSpecError(f"{who}: metadata.labels: keys and values must be strings")
+    gpus = _amount(who, f"status.allocatable[{gpu_resource}]", allocatable.get(gpu_resource, 0), whole)
+    if gpus > MAX_GPUS_PER_NODE:
+        raise PodSpecError(f"{who}: status.allocatable[{gpu_resource}]: {gpus} is more GPUs than a node has")
     return NodeSpec(
         name=name,
         cpu_milli=_amount(who, "status.allocatable.cpu", allocatable.get("cpu", 0), milli),
         memory_bytes=_amount(who, "status.allocatable.memory", allocatable.get("memory", 0), whole),
-        gpus=_amount(who, f"status.allocatable[{constants.GPU_RESOURCE}]", allocatable.get(constants.GPU_RESOURCE, 0), whole),
+        gpus=gpus,
         gpu_product=labels.get(constants.GPU_PRODUCT_LABEL),
         labels=labels,
+        taints=tuple(t for t in node_taints(node) if t.effect in ("NoSchedule", "NoExecute")),
     )
 
 
 def gpu_index(pod: dict[str, Any]) -> int | None:
-    """The GPU a fractional pod was given at binding, from its annotation."""
+    """The GPU a fractional pod was given at binding, from its annotation (a few digits at most)."""
     value = ((pod.get("metadata") or {}).get("annotations") or {}).get(constants.GPU_INDEX_ANNOTATION)
-    return int(value) if value is not None and str(value).isdigit() else None
+    return int(value) if isinstance(value, str) and 0 < len(value) <= 4 and value.isdigit() else None
 
 
 @dataclass(frozen=True)
@@ -186,6 +230,10 @@ class PodFacts:
     group: GroupIdentity | None
     terminal: bool
     reserved_node: str | None = None  # a gang member's node, recorded at its group's first binding
+    placement: Placement = ANYWHERE  # the nodes it may use at all (selector, affinity, tolerations)
+    # "namespace/name" of the LeaderWorkerSet whose worker template describes the group's members not
+    # created yet; None for groups that describe no missing member
+    describer: str | None = None
 
     @property
     def in_gang(self) -> bool:
@@ -195,8 +243,16 @@ class PodFacts:
 
 @_shaped
 def pod_facts(pod: dict[str, Any]) -> PodFacts:
+    _names(pod, "pod")
     metadata = pod.get("metadata") or {}
     labels = metadata.get("labels") or {}
+    annotations = metadata.get("annotations") or {}
+    for where, mapping in (("labels", labels), ("annotations", annotations)):
+        if not isinstance(mapping, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()):
+            raise PodSpecError(f"pod {pod_key(pod)}: metadata.{where}: keys and values must be strings")
+    node = (pod.get("spec") or {}).get("nodeName") or None
+    if node is not None and not isinstance(node, str):
+        raise PodSpecError(f"pod {pod_key(pod)}: spec.nodeName: must be a string")
     try:
         group = group_identity(metadata)
         workload = labels.get(constants.WORKLOAD_LABEL) or workload_class_of(metadata, has_model=constants.MODEL_ANNOTATION in (metadata.get("annotations") or {}))[0]
@@ -205,9 +261,40 @@ def pod_facts(pod: dict[str, Any]) -> PodFacts:
     return PodFacts(
         key=pod_key(pod),
         uid=str(metadata.get("uid") or ""),
-        node=(pod.get("spec") or {}).get("nodeName") or None,
+        node=node,
         workload_class=workload if workload in constants.WORKLOAD_CLASSES else constants.TRAINING,
         group=group,
         terminal=(pod.get("status") or {}).get("phase") in TERMINAL_PHASES,
-        reserved_node=(metadata.get("annotations") or {}).get(constants.RESERVED_NODE_ANNOTATION),
+        reserved_node=annotations.get(constants.RESERVED_NODE_ANNOTATION),
+        placement=pod_placement(pod.get("spec") or {}),
+        describer=f"{metadata.get('namespace') or 'default'}/{labels[constants.LWS_NAME_LABEL]}"
+        if group is not None and group.source == "LeaderWorkerSet" else None,
     )
+
+
+@dataclass(frozen=True)
+class Template:
+    """The pods an object will create, as the extender plans them before they exist."""
+
+    request: PodRequest
+    placement: Placement
+
+
+def worker_template(lws: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE) -> Template:
+    """A LeaderWorkerSet's worker pods (spec.leaderWorkerTemplate.workerTemplate), read as pods are; raises
+    PodSpecError naming the field."""
+    if not isinstance(lws, dict):
+        raise PodSpecError("LeaderWorkerSet: not an object")
+    metadata = lws.get("metadata") if isinstance(lws.get("metadata"), dict) else {}
+    who = f"LeaderWorkerSet {metadata.get('namespace')}/{metadata.get('name')}"
+    spec = lws.get("spec") if isinstance(lws.get("spec"), dict) else {}
+    template = (spec.get("leaderWorkerTemplate") or {}).get("workerTemplate") if isinstance(spec.get("leaderWorkerTemplate"), dict) else None
+    if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+        raise PodSpecError(f"{who}: spec.leaderWorkerTemplate.workerTemplate: missing")
+    shaped = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+    pod = {"metadata": {**shaped, "name": f"{metadata.get('name')}-worker", "namespace": metadata.get("namespace")},
+           "spec": template["spec"]}
+    try:
+        return Template(pod_request(pod, gpu_resource), pod_placement(template["spec"]))
+    except (PodSpecError, ConstraintError) as exc:
+        raise PodSpecError(f"{who}: workerTemplate: {exc}") from None

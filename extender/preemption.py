@@ -24,9 +24,6 @@ def choose_victims(
         if not state.has_node(node):
             continue
         victims = [key for key in map(view.key_of_uid, uids) if key is not None]
-        classes = {view.facts[v].workload_class for v in victims}
-        if preemptor.workload_class == constants.TRAINING and constants.INFERENCE in classes:
-            continue  # never evict inference to make room for training
         elsewhere: set[str] = set()
         for gang in {view.facts[v].group.key for v in victims if view.facts[v].group is not None}:
             for key in view.members(gang):
@@ -36,8 +33,9 @@ def choose_victims(
                         victims.append(key)
                     else:
                         elsewhere.add(key)
-        if any(view.facts[k].workload_class == constants.INFERENCE for k in elsewhere) and preemptor.workload_class == constants.TRAINING:
-            continue
+        if preemptor.workload_class == constants.TRAINING and any(
+                view.facts[k].workload_class == constants.INFERENCE for k in (*victims, *elsewhere)):
+            continue  # never evict inference to make room for training, not even a member of a victim's gang
         if not _fits_without(view, request, node, victims):
             continue
         cost = sum(state.allocation(k).total_gpu_milli for k in (*victims, *elsewhere) if state.allocation(k) is not None)

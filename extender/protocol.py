@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from extender.core import MAX_EXTENDER_SCORE
 
@@ -42,16 +42,31 @@ class NodeList(_Wire):
     items: list[dict[str, Any]] = Field(default_factory=list)
 
 
+def _node_name(node: dict[str, Any]) -> str:
+    metadata = node.get("metadata")
+    name = metadata.get("name") if isinstance(metadata, dict) else None
+    if not isinstance(name, str):
+        raise ValueError("every node needs metadata.name, a string")
+    return name
+
+
 class ExtenderArgs(_Wire):
     Pod: dict[str, Any]
     Nodes: NodeList | None = None
     NodeNames: list[str] | None = None
 
+    @model_validator(mode="after")
+    def _named_nodes(self) -> ExtenderArgs:
+        if self.NodeNames is None and self.Nodes is not None:
+            for node in self.Nodes.items:
+                _node_name(node)
+        return self
+
     def candidate_names(self) -> list[str]:
         if self.NodeNames is not None:
             return self.NodeNames
         if self.Nodes is not None:
-            return [str((n.get("metadata") or {}).get("name", "")) for n in self.Nodes.items]
+            return [_node_name(n) for n in self.Nodes.items]
         return []
 
 
@@ -75,6 +90,16 @@ class Victims(_Wire):
     Pods: list[dict[str, Any]] = Field(default_factory=list)
     NumPDBViolations: int = 0
 
+    def uids(self) -> list[str]:
+        """The victims' UIDs; a victim without a readable one is skipped (it cannot be matched to a pod)."""
+        uids = []
+        for pod in self.Pods:
+            metadata = pod.get("metadata")
+            uid = metadata.get("uid") if isinstance(metadata, dict) else None
+            if isinstance(uid, str) and uid:
+                uids.append(uid)
+        return uids
+
 
 class ExtenderPreemptionArgs(_Wire):
     Pod: dict[str, Any]
@@ -96,7 +121,7 @@ def filter_result(
         result["Nodes"] = None
     else:
         keep = set(fits)
-        items = [n for n in args.Nodes.items if (n.get("metadata") or {}).get("name") in keep]
+        items = [n for n in args.Nodes.items if _node_name(n) in keep]
         result["Nodes"] = {"apiVersion": "v1", "kind": "NodeList", "metadata": {}, "items": items}
         result["NodeNames"] = None
     return result

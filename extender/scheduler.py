@@ -8,7 +8,9 @@ follows it, so two binds can never take the same GPU. extender/server.py is the 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,13 +20,16 @@ from extender.binder import Binder, BindError
 from extender.core import MAX_EXTENDER_SCORE, MILLI_PER_GPU, PlacementError, PodRequest, Scorer, choose, make_scorer
 from extender.filtering import FailureReasons, filter_candidates, score_candidates
 from extender.gangs import GangBook, GangCoordinator
-from extender.podspec import PodFacts, PodSpecError, pod_facts, pod_request
+from extender.podspec import PodFacts, PodSpecError, worker_template
 from extender.preemption import choose_victims
 from extender.view import ClusterView
 from infergate import constants
 from policies.loader import Policy
 
 log = logging.getLogger(__name__)
+
+# Names the view does not know that one filter answer gives reasons for, at most.
+MAX_UNKNOWN = 1000
 
 
 @dataclass
@@ -70,32 +75,80 @@ class Scheduler:
         self.coordinator = GangCoordinator(view, self.gangs)
         self.training_steering = scheduling.training_steering
         self.reasons = FailureReasons()
+        self._described: dict[str, float] = {}  # when each describer was last fetched
+        gpu_resource = policy.cluster.spec.defaults.gpu_resource
+        if view.gpu_resource != gpu_resource:
+            if view.facts or len(view.state):
+                log.warning("the view was read with GPU resource %s, the policy says %s; it applies from the next relist",
+                            view.gpu_resource, gpu_resource)
+            view.gpu_resource = gpu_resource
         view.rebuild_hooks.append(self.coordinator.after_relist)
         if view.synced:  # a snapshot loaded before the scheduler existed
             self.coordinator.after_relist(view.state)
 
     # ----------------------------------------------------------------------------------------------- reading
-    @staticmethod
-    def read(pod: dict[str, Any]) -> tuple[PodFacts, PodRequest] | str:
+    def read(self, pod: dict[str, Any]) -> tuple[PodFacts, PodRequest] | str:
         """The pod's facts and request, or why it cannot be read."""
         try:
-            return pod_facts(pod), pod_request(pod)
+            return self.view.read_pod(pod)
         except PodSpecError as exc:
             return str(exc)
 
     # ---------------------------------------------------------------------------------------------- filter
-    def filter(self, pod: dict[str, Any], names: list[str]) -> Filtered:
+    async def filter(self, pod: dict[str, Any], names: list[str]) -> Filtered:
+        """Which of `names` can take the pod. Only the lookup of what describes a gang's missing members
+        awaits, before any decision; the decision itself does not."""
+        names = self._candidates(names)
         read = self.read(pod)
         if isinstance(read, str):
             return Filtered(unresolvable=dict.fromkeys(names, read), result="unresolvable")
         facts, request = read
+        if facts.in_gang and facts.describer and facts.group.key not in self.gangs.reservations:  # type: ignore[union-attr]
+            await self._describe(facts.describer)
+        return self.decide_filter(facts, request, names)
+
+    def decide_filter(self, facts: PodFacts, request: PodRequest, names: list[str]) -> Filtered:
         if facts.in_gang:
             answer = self.coordinator.filter_member(facts, request, names)
             return Filtered(answer.fits, answer.failed, answer.unresolvable, answer.result)
         if not request.wants_gpu:
             return Filtered(fits=list(names))
         result = filter_candidates(self.view, self.reasons, request, names)
-        return Filtered(result.fits, result.failed, result="ok" if result.fits else "no-fit")
+        failed = result.failed
+        if self.gangs.reservations:
+            held = self.gangs.reserved_by_node()
+            for name in failed.keys() & held.keys():
+                groups = ", ".join(f"{g} ({milli / MILLI_PER_GPU:g} GPUs)" for g, milli in held[name].items())
+                failed[name] += f"; held for gang {groups} until its members are bound"
+        return Filtered(result.fits, failed, result="ok" if result.fits else "no-fit")
+
+    def _candidates(self, names: list[str]) -> list[str]:
+        """The names worth answering for: each once, and at most MAX_UNKNOWN of those the view does not know
+        (kube-scheduler only sends nodes it knows; a caller sending millions of other names gets an answer
+        the size of the cluster, not of its request)."""
+        unique = list(dict.fromkeys(names)) if len(names) > 1 else names
+        rows = self.view.rows_of(unique)
+        unknown = np.flatnonzero(rows < 0)
+        if len(unknown) <= MAX_UNKNOWN:
+            return unique
+        keep = np.ones(len(unique), dtype=bool)
+        keep[unknown[MAX_UNKNOWN:]] = False
+        return list(itertools.compress(unique, keep.tolist()))
+
+    async def _describe(self, describer: str, ttl: float = 30.0) -> None:
+        """Fetch the LeaderWorkerSet that describes a group's members not created yet (kept `ttl` seconds)."""
+        known = self._described.get(describer)
+        if known is not None and time.monotonic() - known < ttl:
+            return
+        self._described[describer] = time.monotonic()
+        namespace, name = describer.split("/", 1)
+        try:
+            lws = await self.binder.get_leaderworkerset(namespace, name)
+            template = worker_template(lws, self.view.gpu_resource) if lws is not None else None
+        except (BindError, PodSpecError) as exc:
+            log.warning("cannot read the LeaderWorkerSet %s: %s; its missing workers are planned like the pod at hand", describer, exc)
+            template = None
+        self.coordinator.templates[describer] = template
 
     # ------------------------------------------------------------------------------------------ prioritize
     def prioritize(self, pod: dict[str, Any], names: list[str]) -> Prioritized:
@@ -149,7 +202,7 @@ class Scheduler:
             first_binding = self.coordinator.first_binding(slot)
             self.gangs.hand_over(slot)
         try:
-            indices = slot.gpu_indices if slot else self._gpu_choice(request, node, key)
+            indices = slot.gpu_indices[: request.gpu_slots] if slot else self._gpu_choice(request, node, key)
             alloc = self.view.assume(key, uid, request, node, indices)
         except PlacementError as exc:
             if slot:
@@ -171,6 +224,8 @@ class Scheduler:
             return Bound(f"binding pod {key} to node {node} failed: {exc}", "error")
         if slot:
             self.gangs.settle(slot.group)
+        if getattr(self.binder, "authoritative", False):  # no watch will show it bound: the binder is the truth
+            self.view.confirm(key, node)
         return Bound()
 
     async def _record_reservation(self, group: str) -> None:
@@ -217,7 +272,7 @@ class Scheduler:
     # ---------------------------------------------------------------------------------------------- upkeep
     def expire(self, now: float | None = None) -> None:
         """Release what nobody will use: gang reservations past their time, bindings never seen bound."""
-        for group in self.gangs.expire(now):
+        for group in self.coordinator.expire(now):
             log.info("gang %s did not complete within %.0fs; its reservation is released", group, self.gangs.ttl_seconds)
         self.view.expire_assumed(now)
 

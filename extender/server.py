@@ -119,6 +119,9 @@ class ExtenderServer:
             return await self._verbs[verb](body)
         except BadRequest as exc:
             return {"Error": str(exc)}, "bad-request"
+        except Exception:  # a bug of ours: this call fails with a reason, the server keeps serving, never a 5xx
+            log.exception("the extender could not answer a %s call", verb)
+            return {"Error": f"infergate extender: internal error answering {verb}; its log has the details"}, "internal-error"
 
     @staticmethod
     def _parse(model: type[BaseModel], body: bytes) -> Any:
@@ -131,7 +134,7 @@ class ExtenderServer:
 
     async def _filter(self, body: bytes) -> Answer:
         args: ExtenderArgs = self._parse(ExtenderArgs, body)
-        answer = self.scheduler.filter(args.Pod, args.candidate_names())
+        answer = await self.scheduler.filter(args.Pod, args.candidate_names())
         if answer.result not in ("ok", "no-fit", "unresolvable"):  # a gang's plan may have reserved capacity
             self.refresh_gauges()
         return filter_result(args, answer.fits, answer.failed, answer.unresolvable), answer.result
@@ -151,7 +154,7 @@ class ExtenderServer:
         args: ExtenderPreemptionArgs = self._parse(ExtenderPreemptionArgs, body)
         candidates = {name: [p.UID for p in v.Pods] for name, v in (args.NodeNameToMetaVictims or {}).items()}
         for name, victims in (args.NodeNameToVictims or {}).items():
-            candidates[name] = [str((p.get("metadata") or {}).get("uid", "")) for p in victims.Pods]
+            candidates[name] = victims.uids()
         answer = self.scheduler.preempt(args.Pod, candidates)
         for key in answer.also_evict:  # the rest of each victim's gang, on other nodes, goes with it
             self.scaffold.spawn(f"evict {key}", self.scheduler.evict(key))

@@ -11,13 +11,14 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from extender.core import Allocation, ClusterState, PlacementError, PodRequest, UnknownNode
 from extender.podspec import PodFacts, PodSpecError, gpu_index, node_spec, pod_facts, pod_key, pod_request
+from infergate import constants
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +31,7 @@ ASSUME_TTL_SECONDS = 300.0
 class Assumed:
     uid: str
     since: float
+    held: Allocation | None = None  # what it holds, kept to count it again should its node be re-created
 
 
 @dataclass
@@ -39,9 +41,12 @@ class ClusterView:
     requests: dict[str, PodRequest] = field(default_factory=dict)
     assumed: dict[str, Assumed] = field(default_factory=dict)
     synced: bool = False
+    gpu_resource: str = constants.GPU_RESOURCE  # the policy's gpuResource: the extended resource of whole GPUs
     problems: int = 0  # objects that could not be read; counted in metrics, logged once each
     # Called with the new state after a full relist, for holders of capacity that is not a pod (gang slots).
     rebuild_hooks: list[Callable[[ClusterState], None]] = field(default_factory=list)
+    # Called with a node's name after it changed or was removed, for holders of capacity that is not a pod.
+    node_hooks: list[Callable[[str], None]] = field(default_factory=list)
     # The keys of `facts` by the node the pod is reported on, and each key's place in `facts`: a node update
     # looks at its own pods instead of every pod in the cluster (tens of milliseconds at 50,000 pods).
     _on_node: dict[str, set[str]] = field(default_factory=dict, repr=False)
@@ -68,31 +73,42 @@ class ClusterView:
                                count=len(names))
 
     # ------------------------------------------------------------------------------------------------ nodes
+    def read_pod(self, pod: dict[str, Any]) -> tuple[PodFacts, PodRequest]:
+        """A pod's facts and request as this view counts it (raises PodSpecError)."""
+        return pod_facts(pod), pod_request(pod, self.gpu_resource)
+
     def apply_node(self, node: dict[str, Any]) -> None:
         try:
-            spec = node_spec(node)
+            spec = node_spec(node, self.gpu_resource)
             self.state.add_node(spec)
         except (PodSpecError, PlacementError, ValueError) as exc:
             self.problems += 1
             log.warning("ignoring node update: %s", exc)
             return
         # Pods reported on this node before the node itself arrived can be counted now (in the order of
-        # `facts`, as a walk over it would).
+        # `facts`, as a walk over it would), and so can our bindings in flight to it (the node was deleted
+        # and re-created before the watch showed them bound).
         waiting = [key for key in self._on_node.get(spec.name, ()) if key not in self.state and not self.facts[key].terminal]
         waiting.sort(key=self._order.__getitem__)
         for key in waiting:
             self._hold(key, self.facts[key], self.requests[key], None, force=True)
+        for key, assumed in self.assumed.items():
+            if assumed.held is not None and assumed.held.node == spec.name and key not in self.state:
+                self._hold_assumed(key, assumed.held)
+        for hook in self.node_hooks:
+            hook(spec.name)
 
     def delete_node(self, name: str) -> None:
         if self.state.has_node(name):
             self.state.remove_node(name)
+            for hook in self.node_hooks:
+                hook(name)
 
     # ------------------------------------------------------------------------------------------------- pods
     def apply_pod(self, pod: dict[str, Any]) -> None:
         key = pod_key(pod)
         try:
-            facts = pod_facts(pod)
-            request = pod_request(pod)
+            facts, request = self.read_pod(pod)
         except (PodSpecError, ValueError) as exc:
             self.problems += 1
             log.warning("ignoring pod update: %s", exc)
@@ -160,7 +176,7 @@ class ClusterView:
     def replace_all(self, nodes: Iterable[dict[str, Any]], pods: Iterable[dict[str, Any]]) -> None:
         """A full list from the API server: rebuild from it, keeping the pods bound but not yet listed."""
         pending = {key: (self.state.allocation(key), self.assumed[key]) for key in self.assumed}
-        fresh = ClusterView()
+        fresh = ClusterView(gpu_resource=self.gpu_resource)
         for node in nodes:
             fresh.apply_node(node)
         # Pods with a known GPU index first, so pods without one take the GPUs around them.
@@ -187,8 +203,15 @@ class ClusterView:
         """Hold the pod's resources on the node from now on (idempotent for the same pod, node and request)."""
         alloc = self.state.allocate(key, request, node, gpu_indices)
         if self.facts.get(key) is None or self.facts[key].node != node:
-            self.assumed[key] = Assumed(uid, time.monotonic())
+            self.assumed[key] = Assumed(uid, time.monotonic(), alloc)
         return alloc
+
+    def confirm(self, key: str, node: str) -> None:
+        """The pod is bound to `node` (our binding, seen done): count it as the watch would show it."""
+        facts = self.facts.get(key)
+        if facts is not None and facts.node != node:
+            self._set_facts(key, facts, replace(facts, node=node))
+        self.assumed.pop(key, None)
 
     def forget(self, key: str) -> None:
         """A binding of ours failed: give back what it held."""
@@ -211,9 +234,30 @@ class ClusterView:
         indices = (index,) if index is not None and request.is_fractional else None
         try:
             self.state.allocate(key, request, facts.node or "", indices, force=force)
+            return
+        except PlacementError as exc:
+            if indices is None:
+                self.problems += 1
+                log.warning("cannot count pod %s on node %s: %s", key, facts.node, exc)
+                return
+            # A gpu-index the node does not have (it shrank, or the annotation is wrong): the pod still runs
+            # there, so it is counted on the GPU the node would pick, never left out.
+            log.warning("pod %s: %s; counting it on another GPU of the node", key, exc)
+        try:
+            self.state.allocate(key, request, facts.node or "", None, force=force)
         except PlacementError as exc:
             self.problems += 1
             log.warning("cannot count pod %s on node %s: %s", key, facts.node, exc)
+
+    def _hold_assumed(self, key: str, held: Allocation) -> None:
+        for indices in (held.gpu_indices, None):
+            try:
+                self.state.allocate(key, held.request, held.node, indices, force=True)
+                return
+            except PlacementError as exc:
+                problem = exc
+        self.problems += 1
+        log.warning("cannot count our binding of %s on node %s again: %s", key, held.node, problem)
 
     def _release(self, key: str) -> None:
         if key in self.state:

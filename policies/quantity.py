@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from math import ceil
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
@@ -32,31 +32,69 @@ def parse_parameters(text: str) -> int:
     return int(float(number) * _PARAM_UNITS[unit])
 
 
-_SUFFIXED = re.compile(r"^([+-]?[0-9.]+)(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?$")
-_MULTIPLIERS = {
-    "Ki": Decimal(2**10), "Mi": Decimal(2**20), "Gi": Decimal(2**30), "Ti": Decimal(2**40), "Pi": Decimal(2**50),
-    "Ei": Decimal(2**60), "m": Decimal("0.001"), "k": Decimal(10**3), "M": Decimal(10**6), "G": Decimal(10**9),
-    "T": Decimal(10**12), "P": Decimal(10**15), "E": Decimal(10**18),
-}
+# Kubernetes' resource.Quantity grammar (k8s.io/apimachinery/pkg/api/resource):
+#   <quantity> ::= <signedNumber><suffix>;  <number> ::= <digits> | <digits>.<digits> | <digits>. | .<digits>
+#   <suffix> ::= <binarySI> | <decimalExponent> | <decimalSI>;  <decimalExponent> ::= "e" <signedNumber> | "E" <signedNumber>
+_QUANTITY_GRAMMAR = re.compile(
+    r"([+-]?)([0-9]*)(?:\.([0-9]*))?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?"
+)
+_BINARY_SHIFT = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+_DECIMAL_EXPONENT = {"m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
+# Longer text is refused before any arithmetic: the API server accepts pods with quantities of thousands of digits
+# in namespaces no webhook sees, and big-number arithmetic on them grows with the square of their length.
+MAX_QUANTITY_CHARS = 64
+# Amounts are bounded like resource.Quantity's int64 values: anything larger is refused, not computed.
+MAX_QUANTITY = Decimal(2**63 - 1)
+_MAX_DIGITS = 19  # decimal digits of MAX_QUANTITY
 
 
 def parse_quantity(value: str | int | float) -> Decimal:
-    """Any Kubernetes resource quantity (`500m`, `2`, `16Gi`, `1e9`) as an exact number."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return Decimal(str(value))
-    match = _SUFFIXED.match(str(value).strip())
-    if not match:
+    """Any Kubernetes resource quantity (`500m`, `2`, `16Gi`, `1e9`) as an exact number, in time bounded by
+    MAX_QUANTITY_CHARS; ValueError for what is not one, or larger in magnitude than MAX_QUANTITY."""
+    if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m, 2 or 16Gi")
-    number, suffix = match.groups()
-    try:
-        amount = Decimal(number)
-    except InvalidOperation:
-        raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m, 2 or 16Gi") from None
-    if suffix is None:
-        return amount
-    if suffix[0] in "eE":
-        return amount * (Decimal(10) ** int(suffix[1:]))
-    return amount * _MULTIPLIERS[suffix]
+    if isinstance(value, int):
+        if value.bit_length() > 64:  # int to Decimal is cheap, but a huge one is still refused
+            raise ValueError(f"quantity of {value.bit_length()} bits is too large")
+        return _bounded(Decimal(value), value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a Kubernetes quantity")
+        return _bounded(Decimal(repr(value)), value)
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m, 2 or 16Gi")
+    text = value.strip()
+    if len(text) > MAX_QUANTITY_CHARS:
+        raise ValueError(f"quantity of {len(text)} characters is longer than any Kubernetes accepts for a resource "
+                         f"({MAX_QUANTITY_CHARS} at most here)")
+    match = _QUANTITY_GRAMMAR.fullmatch(text)
+    if not match or not (match.group(2) or match.group(3)):
+        raise ValueError(f"{value!r} is not a Kubernetes quantity such as 500m, 2 or 16Gi")
+    sign, whole_digits, fraction, suffix = match.groups()
+    fraction = fraction or ""
+    digits = (whole_digits + fraction).lstrip("0")
+    exponent = -len(fraction)
+    shift = 0
+    if suffix in _BINARY_SHIFT:
+        shift = _BINARY_SHIFT[suffix]
+    elif suffix:
+        exponent += _DECIMAL_EXPONENT[suffix] if suffix in _DECIMAL_EXPONENT else int(suffix[1:])
+    if not digits:
+        return Decimal(0)
+    # The magnitude from the digit count and exponents alone, before building the number: 2**60 < 10**19.
+    if len(digits) + exponent + (19 if shift else 0) > _MAX_DIGITS + 3:
+        raise ValueError(f"{value!r} is too large a quantity")
+    if len(digits) + exponent < -30:  # far below a milli: the smallest positive amount, as kube rounds it up
+        amount = Decimal("1e-30")
+    else:
+        amount = Decimal(int(digits)).scaleb(exponent) * (1 << shift)
+    return _bounded(-amount if sign == "-" else amount, value)
+
+
+def _bounded(amount: Decimal, value: object) -> Decimal:
+    if abs(amount) > MAX_QUANTITY:
+        raise ValueError(f"{value!r} is too large a quantity")
+    return amount
 
 
 def milli(value: str | int | float) -> int:

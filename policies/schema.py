@@ -283,6 +283,16 @@ class Scheduling(Strict):
         0.5, ge=0, le=1, alias="trainingSteering", description="how strongly training avoids keeping nodes whole"
     )
 
+    @field_validator("scorer")
+    @classmethod
+    def _known_scorer(cls, name: str) -> str:
+        from extender.core.scorers import scorer_names  # the scorers are the one list of names
+
+        known = scorer_names()
+        if name not in known:
+            raise ValueError(f"unknown scorer {name!r}; known: {', '.join(known)}")
+        return name
+
 
 class ClusterPolicySpec(Strict):
     defaults: Defaults = Field(default_factory=Defaults)

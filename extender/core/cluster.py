@@ -49,6 +49,7 @@ class ClusterState:
         self._row_of: dict[str, int] = {}
         self._names: list[str | None] = []
         self._labels: list[Mapping[str, str]] = []
+        self._taints: list[tuple[object, ...]] = []
         self._pods_on_row: list[set[str]] = []
         self._pods: dict[str, Allocation] = {}
         self.products: list[str] = []
@@ -67,12 +68,13 @@ class ClusterState:
         self.gpu_free = np.zeros((rows, columns), dtype=np.int32)
         self.product = np.full(rows, NO_PRODUCT, dtype=np.int32)
         self.active = np.zeros(rows, dtype=bool)
+        self.tainted = np.zeros(rows, dtype=bool)
         self.version = np.zeros(rows, dtype=np.int64)
 
     def _grow(self, rows: int, columns: int) -> None:
         old = {name: getattr(self, name) for name in (
             "cpu_capacity", "cpu_free", "memory_capacity", "memory_free", "gpu_count", "gpu_free", "product",
-            "active", "version")}
+            "active", "tainted", "version")}
         old_rows, old_columns = old["gpu_free"].shape
         self._alloc_rows(max(rows, old_rows), max(columns, old_columns))
         for name, array in old.items():
@@ -133,10 +135,13 @@ class ClusterState:
             self._size += 1
             self._names.append(None)
             self._labels.append({})
+            self._taints.append(())
             self._pods_on_row.append(set())
         self._row_of[spec.name] = row
         self._names[row] = spec.name
         self._labels[row] = spec.labels
+        self._taints[row] = spec.taints
+        self.tainted[row] = bool(spec.taints)
         self._pods_on_row[row] = set()
         self.cpu_capacity[row] = self.cpu_free[row] = spec.cpu_milli
         self.memory_capacity[row] = self.memory_free[row] = spec.memory_bytes
@@ -149,19 +154,35 @@ class ClusterState:
         return row
 
     def _update_node(self, row: int, spec: NodeSpec) -> None:
-        held = [self._pods[key] for key in self._pods_on_row[row]]
-        if any(i >= spec.gpus for alloc in held for i in alloc.gpu_indices):
-            raise PlacementError(
-                f"node {spec.name}: cannot shrink to {spec.gpus} GPUs while pods hold higher GPU indices")
+        """New capacity, labels and taints for a known node, keeping what its pods hold. Pods holding GPU indices
+        the node no longer has (its allocatable GPUs shrank) are counted on its least used GPUs instead, so the
+        node shows as full, never as having GPUs that do not exist."""
         if spec.gpus > self.gpu_columns:
             self._grow(self.capacity_rows, max(spec.gpus, 2 * self.gpu_columns))
-        used_gpu = np.zeros(self.gpu_columns, dtype=np.int32)
-        for alloc in held:
+        held: list[Allocation] = []
+        stranded: list[Allocation] = []
+        used_gpu = np.zeros(self.gpu_columns, dtype=np.int64)
+        for key in sorted(self._pods_on_row[row]):
+            alloc = self._pods[key]
+            if any(i >= spec.gpus for i in alloc.gpu_indices):
+                stranded.append(alloc)
+                continue
+            held.append(alloc)
             if alloc.gpu_indices:  # pods without GPUs hold no index (numpy cannot add an empty tuple)
-                used_gpu[list(alloc.gpu_indices)] += np.asarray(alloc.gpu_milli, dtype=np.int32)
+                used_gpu[list(alloc.gpu_indices)] += np.asarray(alloc.gpu_milli, dtype=np.int64)
+        for alloc in stranded:
+            order = np.argsort(used_gpu[: spec.gpus], kind="stable")
+            indices = tuple(sorted(int(i) for i in order[: min(len(alloc.gpu_indices), spec.gpus)]))
+            moved = Allocation(alloc.pod_key, alloc.node, alloc.request, indices, tuple(alloc.request.milli_per_slot for _ in indices))
+            self._pods[alloc.pod_key] = moved
+            held.append(moved)
+            if indices:
+                used_gpu[list(indices)] += alloc.request.milli_per_slot
         used_cpu = sum(a.cpu_milli for a in held)
         used_memory = sum(a.memory_bytes for a in held)
         self._labels[row] = spec.labels
+        self._taints[row] = spec.taints
+        self.tainted[row] = bool(spec.taints)
         self.cpu_capacity[row] = spec.cpu_milli
         self.cpu_free[row] = spec.cpu_milli - used_cpu
         self.memory_capacity[row] = spec.memory_bytes
@@ -180,6 +201,8 @@ class ClusterState:
         del self._row_of[name]
         self._names[row] = None
         self._labels[row] = {}
+        self._taints[row] = ()
+        self.tainted[row] = False
         for array in (self.cpu_capacity, self.cpu_free, self.memory_capacity, self.memory_free, self.gpu_count):
             array[row] = 0
         self.gpu_free[row, :] = 0
@@ -226,6 +249,12 @@ class ClusterState:
     def labels(self, name: str) -> Mapping[str, str]:
         return self._labels[self.row(name)]
 
+    def labels_at(self, row: int) -> Mapping[str, str]:
+        return self._labels[row]
+
+    def taints_at(self, row: int) -> tuple[object, ...]:
+        return self._taints[row]
+
     def node_spec(self, name: str) -> NodeSpec:
         row = self.row(name)
         pid = int(self.product[row])
@@ -236,6 +265,7 @@ class ClusterState:
             gpus=int(self.gpu_count[row]),
             gpu_product=self.products[pid] if pid >= 0 else None,
             labels=self._labels[row],
+            taints=self._taints[row],
         )
 
     def gpu_product(self, row: int) -> str | None:

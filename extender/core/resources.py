@@ -131,6 +131,9 @@ class NodeSpec:
     gpus: int = 0
     gpu_product: str | None = None
     labels: Mapping[str, str] = field(default_factory=dict)
+    # Taints that keep pods off the node unless tolerated (NoSchedule, NoExecute; a cordon is one): opaque to
+    # the core, which only records them, and read by extender.constraints.
+    taints: tuple[object, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name:

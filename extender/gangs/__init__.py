@@ -5,7 +5,7 @@
   binding, what to record on pods, what survives a relist), reading the view's pods.
 """
 
-from extender.gangs.book import SLOT_PREFIX, GangBook, PlanFailure, Reservation, Slot, describe_member
+from extender.gangs.book import MAX_MEMBERS, SLOT_PREFIX, GangBook, Member, PlanFailure, Reservation, Slot, describe_member
 from extender.gangs.coordinator import GangCoordinator, MemberAnswer
 
-__all__ = ["SLOT_PREFIX", "GangBook", "GangCoordinator", "MemberAnswer", "PlanFailure", "Reservation", "Slot", "describe_member"]
+__all__ = ["MAX_MEMBERS", "Member", "SLOT_PREFIX", "GangBook", "GangCoordinator", "MemberAnswer", "PlanFailure", "Reservation", "Slot", "describe_member"]

@@ -20,28 +20,47 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
 from extender.core import MILLI_PER_GPU, ClusterState, PlacementError, PodRequest, Scorer, Statement, choose
 
 SLOT_PREFIX = "gang:"
+# Members planned for one group at most: a group-size beyond this is refused, not planned.
+MAX_MEMBERS = 4096
+
+
+@dataclass(frozen=True)
+class Member:
+    """One place to plan: the request of the pod it is for (or of the object that will create it)."""
+
+    request: PodRequest
+    rank: int | None = None  # its rank in the group where the group numbers its pods (LeaderWorkerSet)
+    pod: str | None = None  # the pod it is for; None for one not created yet
+    allowed: np.ndarray | None = None  # per row of the state: may it use that node at all; None: any node
+    placement: Any = None  # what `allowed` was computed from, kept to check the slot later
+
+    def rows(self, rows: np.ndarray) -> np.ndarray:
+        return rows if self.allowed is None else rows[self.allowed[rows]]
 
 
 @dataclass
 class Slot:
     group: str
-    rank: int
+    index: int
+    rank: int | None
     request: PodRequest
     node: str
     gpu_indices: tuple[int, ...] = ()
-    pod: str | None = None  # the member that claimed it
+    pod: str | None = None  # the member that holds it
     bound: bool = False
+    placement: Any = None
 
     @property
     def key(self) -> str:
         """The key its capacity is held under in the cluster state while no pod holds it."""
-        return f"{SLOT_PREFIX}{self.group}#{self.rank}"
+        return f"{SLOT_PREFIX}{self.group}#{self.index}"
 
 
 @dataclass
@@ -84,6 +103,16 @@ def describe_member(request: PodRequest) -> str:
     return f"{request.cpu_milli}m CPU"
 
 
+def _describe_members(members: Sequence[Member]) -> str:
+    counts: dict[str, int] = {}
+    for member in members:
+        text = describe_member(member.request)
+        counts[text] = counts.get(text, 0) + 1
+    if len(counts) == 1:
+        return f"{len(members)} pods with {next(iter(counts))} each"
+    return f"{len(members)} pods (" + ", ".join(f"{n} with {text}" for text, n in counts.items()) + ")"
+
+
 class GangBook:
     """The reservations of every group being placed, held in one ClusterState."""
 
@@ -95,10 +124,14 @@ class GangBook:
         self.mode = mode
         self.ttl_seconds = ttl_seconds
         self.reservations: dict[str, Reservation] = {}
+        # The last failed plan of each group, with the state's stamp and the members it was for: planning the
+        # same members on an unchanged cluster fails the same way, so it is not done again on every filter.
+        self._failed: dict[str, tuple[int, tuple[Any, ...], PlanFailure]] = {}
 
     def rebind(self, state: ClusterState) -> None:
         """The view rebuilt its state (a relist): carry every unbound slot over into the new one."""
         self.state = state
+        self._failed.clear()
         for group, reservation in list(self.reservations.items()):
             for slot in reservation.slots:
                 if slot.bound:
@@ -110,22 +143,49 @@ class GangBook:
                     break
 
     # -------------------------------------------------------------------------------------------- planning
-    def plan(self, group: str, members: Sequence[PodRequest], near: Sequence[str] = ()) -> Reservation | PlanFailure:
+    def _stamp(self) -> int:
+        return int(self.state.version[: self.state.size].max()) if self.state.size else 0
+
+    @staticmethod
+    def _signature(members: Sequence[Member], near: Sequence[str]) -> tuple[Any, ...]:
+        return (tuple((m.request, m.rank, m.pod, None if m.allowed is None else m.allowed.tobytes()) for m in members),
+                tuple(sorted(near)))
+
+    def plan(self, group: str, members: Sequence[Member], near: Sequence[str] = ()) -> Reservation | PlanFailure:
         """Reserve a node for every member, or nothing. `near`: nodes of members already running, whose
         domains are tried first."""
         if group in self.reservations:
             return self.reservations[group]
-        order = sorted(range(len(members)), key=lambda i: -members[i].total_gpu_milli)
+        if len(members) > MAX_MEMBERS:
+            return PlanFailure(f"gang {group} has {len(members)} members to place; the extender plans at most {MAX_MEMBERS}", False)
+        stamp, signature = self._stamp(), self._signature(members, near)
+        failed = self._failed.get(group)
+        if failed is not None and failed[0] == stamp and failed[1] == signature:
+            return failed[2]
+        outcome = self._plan(group, members, near)
+        if isinstance(outcome, PlanFailure):
+            self._failed[group] = (stamp, signature, outcome)
+        else:
+            self._failed.pop(group, None)
+        return outcome
+
+    def _plan(self, group: str, members: Sequence[Member], near: Sequence[str]) -> Reservation | PlanFailure:
+        quick = self._beyond_capacity(group, members)
+        if quick is not None:
+            return quick
+        order = sorted(range(len(members)), key=lambda i: -members[i].request.total_gpu_milli)
         best_partial = (0, "")
         for label, rows in self._domains(near):
             statement = Statement(self.state)
             placed: dict[int, Slot] = {}
             for i in order:
-                choice = choose(self.state, members[i], self.scorer, rows=rows)
+                member = members[i]
+                choice = choose(self.state, member.request, self.scorer, rows=member.rows(rows))
                 if choice is None:
                     break
-                slot = Slot(group=group, rank=i, request=members[i], node=choice.node)
-                alloc = statement.allocate(slot.key, members[i], choice.node, choice.gpu_indices)
+                slot = Slot(group=group, index=i, rank=member.rank, request=member.request, node=choice.node,
+                            pod=member.pod, placement=member.placement)
+                alloc = statement.allocate(slot.key, member.request, choice.node, choice.gpu_indices)
                 slot.gpu_indices = alloc.gpu_indices
                 placed[i] = slot
             if len(placed) == len(members):
@@ -138,6 +198,24 @@ class GangBook:
             statement.rollback()
         return self._failure(group, members, best_partial)
 
+    def _beyond_capacity(self, group: str, members: Sequence[Member]) -> PlanFailure | None:
+        """Fail at once, without walking the nodes, when the members need more GPUs than the cluster has, or
+        has free."""
+        needed = sum(m.request.total_gpu_milli for m in members)
+        if not needed:
+            return None
+        rows = self.state.rows()
+        capacity = int(self.state.gpu_count[rows].sum()) * MILLI_PER_GPU
+        what = _describe_members(members)
+        if needed > capacity:
+            return PlanFailure(f"gang {group} needs {what}: {needed // MILLI_PER_GPU} GPUs, more than the "
+                               f"{capacity // MILLI_PER_GPU} of every node in the cluster", False)
+        free = int(np.clip(self.state.gpu_free[rows], 0, MILLI_PER_GPU).sum())
+        if needed > free:
+            return PlanFailure(f"gang {group} needs {what}; no node has that free (the whole cluster has "
+                               f"{free / MILLI_PER_GPU:g} GPUs free)", True)
+        return None
+
     def _domains(self, near: Sequence[str]) -> list[tuple[str, np.ndarray]]:
         """Candidate domains, smallest kind first; within a kind, those holding `near` nodes first, then the
         tightest (fewest free GPUs). Last, in preferred mode, the whole cluster."""
@@ -146,10 +224,10 @@ class GangBook:
         domains: list[tuple[str, np.ndarray]] = []
         for key in self.topology_keys:
             by_value: dict[str, list[int]] = defaultdict(list)
-            for row in all_rows:
-                value = self.state.labels(self.state.name_of(int(row))).get(key)
+            for row in all_rows.tolist():
+                value = self.state.labels_at(row).get(key)
                 if value is not None:
-                    by_value[value].append(int(row))
+                    by_value[value].append(row)
 
             def rank(item: tuple[str, list[int]]) -> tuple[int, int, str]:
                 value, rows = item
@@ -163,25 +241,32 @@ class GangBook:
             domains.append(("the whole cluster", all_rows))
         return domains
 
-    def _failure(self, group: str, members: Sequence[PodRequest], best: tuple[int, str]) -> PlanFailure:
-        largest = max(members, key=lambda r: r.total_gpu_milli)
-        where = f"in one {self.topology_keys[0].split('/')[-1]}" if self.mode == "required" and self.topology_keys else ""
+    def _failure(self, group: str, members: Sequence[Member], best: tuple[int, str]) -> PlanFailure:
+        rows = self.state.rows()
+        what = _describe_members(members)
+        if self.mode == "required" and self.topology_keys and not any(
+                any(key in self.state.labels_at(r) for key in self.topology_keys) for r in rows.tolist()):
+            labels = ", ".join(self.topology_keys)
+            return PlanFailure(f"gang {group} needs {what} in one topology domain (topologyMode: required), and no "
+                               f"node carries any of the labels {labels}", False)
+        where = f" in one {self.topology_keys[0].split('/')[-1]}" if self.mode == "required" and self.topology_keys else ""
         placed, label = best
         best_text = f"at most {placed} fit, in {label}" if label else "no node has that free"
-        # Could any set of evictions help? Only if the cluster's nodes, emptied, could hold every member.
-        capacity_rows = self.state.rows()
-        fits_empty = 0
-        for request in members:
-            empty_fit = (self.state.gpu_count[capacity_rows] * MILLI_PER_GPU >= request.total_gpu_milli)
-            if request.gpu_products:
-                wanted = self.state.product_ids(request.gpu_products)
-                empty_fit &= np.isin(self.state.product[capacity_rows], wanted)
-            fits_empty = max(fits_empty, int(empty_fit.sum()))
-        resolvable = fits_empty >= len(members)
-        reason = f"gang {group} needs {len(members)} pods with {describe_member(largest)} each {where}".rstrip() + f"; {best_text}"
+        # Could any set of evictions help? Only if the nodes each member may use, emptied, could hold it.
+        fits_empty = []
+        for member in members:
+            usable = member.rows(rows)
+            empty_fit = self.state.gpu_count[usable] * MILLI_PER_GPU >= member.request.total_gpu_milli
+            empty_fit &= self.state.cpu_capacity[usable] >= member.request.cpu_milli
+            if member.request.gpu_products:
+                empty_fit &= np.isin(self.state.product[usable], self.state.product_ids(member.request.gpu_products))
+            fits_empty.append(int(empty_fit.sum()))
+        nodes_for_all = min(fits_empty) if fits_empty else 0
+        resolvable = nodes_for_all > 0 and max(fits_empty) >= min(len(members), len(rows))
+        reason = f"gang {group} needs {what}{where}; {best_text}"
         if not resolvable:
-            reason += f"; only {fits_empty} nodes could ever hold one"
-        return PlanFailure(reason.replace("  ", " "), resolvable)
+            reason += f"; only {nodes_for_all} nodes could ever hold one"
+        return PlanFailure(reason, resolvable)
 
     def restore(self, group: str, members: Sequence[tuple[str, PodRequest, str]]) -> Reservation | None:
         """Rebuild a reservation after a restart from its pending members (pod, request, reserved node), as
@@ -191,8 +276,8 @@ class GangBook:
         statement = Statement(self.state)
         slots: list[Slot] = []
         try:
-            for rank, (pod, request, node) in enumerate(members):
-                slot = Slot(group=group, rank=rank, request=request, node=node, pod=pod)
+            for index, (pod, request, node) in enumerate(members):
+                slot = Slot(group=group, index=index, rank=None, request=request, node=node, pod=pod)
                 slot.gpu_indices = statement.allocate(slot.key, request, node).gpu_indices
                 slots.append(slot)
         except PlacementError:
@@ -205,8 +290,9 @@ class GangBook:
     # ------------------------------------------------------------------------------------------- members
     def claim(self, group: str, pod: str, request: PodRequest, rank: int | None,
               alive: Callable[[str], bool] = lambda _pod: True) -> Slot | None:
-        """The slot this member takes: the one it holds, else the one of its rank, else any free one that
-        covers its request. A slot claimed by a pod that no longer exists is free again."""
+        """The slot this member takes: the one it holds; else a free one planned for its rank and shape, then
+        for its shape, then for its rank, then any that covers its request. A slot held by a pod that no
+        longer exists is free again."""
         reservation = self.reservations.get(group)
         if reservation is None:
             return None
@@ -217,20 +303,30 @@ class GangBook:
                 if not s.bound and (s.pod is None or not alive(s.pod)) and _covers(s.request, request)]
         if not free:
             return None
-        chosen = next((s for s in free if s.rank == rank), free[0])
+        preferences = (
+            lambda s: s.rank == rank and rank is not None and s.request == request,
+            lambda s: s.request == request,
+            lambda s: s.rank == rank and rank is not None,
+            lambda s: True,
+        )
+        chosen = next(s for prefer in preferences for s in free if prefer(s))
         chosen.pod = pod
         return chosen
 
     def hand_over(self, slot: Slot) -> None:
         """The member is being bound to its slot's node: the slot's capacity becomes the pod's (the caller
-        allocates the pod right after, with the same GPU indices)."""
+        allocates the pod right after, on the slot's GPU indices)."""
         if self.state.allocation(slot.key) is not None:
             self.state.release(slot.key)
         slot.bound = True
 
     def take_back(self, slot: Slot) -> None:
-        """The member's binding failed: the slot holds its capacity again."""
+        """The member's binding failed: the slot holds its capacity again; if its node is gone, the group's
+        reservation is released (it is planned again)."""
         slot.bound = False
+        if not self.state.has_node(slot.node):
+            self.release(slot.group)
+            return
         self.state.allocate(slot.key, slot.request, slot.node, slot.gpu_indices, force=True)
 
     def settle(self, group: str) -> None:
@@ -245,13 +341,32 @@ class GangBook:
             if not slot.bound and self.state.allocation(slot.key) is not None:
                 self.state.release(slot.key)
 
-    def expire(self, now: float | None = None) -> list[str]:
-        """Release the reservations of groups that did not complete in time."""
+    def expire(self, now: float | None = None, alive: Callable[[str], bool] = lambda _pod: False) -> list[str]:
+        """Release the reservations of groups that did not complete in time. A group partly bound whose every
+        other member exists and holds its slot keeps its reservation (renewed): releasing it would leave the
+        group partly bound for good, while those members are only waiting for kube-scheduler's next try."""
         now = time.monotonic() if now is None else now
-        expired = [g for g, r in self.reservations.items() if not r.complete and now - r.created > self.ttl_seconds]
-        for group in expired:
+        expired = []
+        for group, reservation in list(self.reservations.items()):
+            if reservation.complete or now - reservation.created <= self.ttl_seconds:
+                continue
+            waiting = [s for s in reservation.slots if not s.bound]
+            if any(s.bound for s in reservation.slots) and all(s.pod is not None and alive(s.pod) for s in waiting):
+                reservation.created = now
+                continue
             self.release(group)
+            expired.append(group)
         return expired
 
     def reserved_milli(self) -> int:
         return sum(s.request.total_gpu_milli for r in self.reservations.values() for s in r.slots if not s.bound)
+
+    def reserved_by_node(self) -> dict[str, dict[str, int]]:
+        """node -> {group: GPU milli} held there for members not bound yet."""
+        held: dict[str, dict[str, int]] = {}
+        for group, reservation in self.reservations.items():
+            for slot in reservation.slots:
+                if not slot.bound:
+                    on_node = held.setdefault(slot.node, {})
+                    on_node[group] = on_node.get(group, 0) + slot.request.total_gpu_milli
+        return held

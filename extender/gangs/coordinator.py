@@ -1,18 +1,32 @@
 """The gang state machine the scheduler drives, in the manner of coscheduling's PodGroupManager: plan a group
-when its first member is filtered, answer each member with its reserved node, hand a slot to the member being
-bound, and carry reservations across relists and restarts. No I/O: the scheduler writes what it returns."""
+when its members are known, answer each member with its reserved node, hand a slot to the member being bound,
+and keep reservations true to the cluster across node changes, relists and restarts. No I/O: the scheduler
+fetches what describes members not created yet (`templates`) and writes what `to_record` returns.
+
+Each member is planned with its own request and on the nodes it may use (extender.constraints): the pod being
+filtered on the nodes kube-scheduler passed, the others on what their own spec allows, members not created yet
+from their describing object (a LeaderWorkerSet's worker template). Groups that number their pods (a
+LeaderWorkerSet) may bind their leader before the workers exist, since the controller creates the workers
+after it; other groups are planned once all their members exist, so a lone pod never holds nodes for others.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from extender.constraints import Placement, allowed_rows
 from extender.core import ClusterState, PodRequest
-from extender.gangs.book import GangBook, PlanFailure, Slot
-from extender.podspec import PodFacts
+from extender.gangs.book import MAX_MEMBERS, GangBook, Member, PlanFailure, Slot
+from extender.podspec import PodFacts, Template
 from extender.view import ClusterView
 
 log = logging.getLogger(__name__)
+
+LWS = "LeaderWorkerSet"
 
 
 @dataclass
@@ -29,11 +43,18 @@ class GangCoordinator:
     def __init__(self, view: ClusterView, book: GangBook):
         self.view = view
         self.book = book
+        # What describes members not created yet, by describer ("namespace/name" of a LeaderWorkerSet); None
+        # when it could not be read (its members are then planned like the member being filtered).
+        self.templates: dict[str, Template | None] = {}
+        view.node_hooks.append(self.node_changed)
 
     def pending(self, key: str) -> bool:
         """Is the pod still waiting for a node (known, unbound, not finished)?"""
         facts = self.view.facts.get(key)
         return facts is not None and facts.node is None and not facts.terminal
+
+    def _live(self, group: str) -> list[str]:
+        return [k for k in self.view.members(group) if not self.view.facts[k].terminal]
 
     # ------------------------------------------------------------------------------------------------ filter
     def filter_member(self, facts: PodFacts, request: PodRequest, names: list[str]) -> MemberAnswer:
@@ -41,14 +62,21 @@ class GangCoordinator:
         assert facts.group is not None
         group = facts.group.key
         if group not in self.book.reservations:
-            members, near = self.members_to_place(facts, request)
-            outcome = self.book.plan(group, members, near)
+            waiting = self._waiting_for_members(facts)
+            if waiting is not None:
+                return MemberAnswer(unresolvable=dict.fromkeys(names, waiting), result="gang-incomplete")
+            outcome = self._plan(facts, request, names)
             if isinstance(outcome, PlanFailure):
-                reasons = dict.fromkeys(names, outcome.reason)
-                if outcome.resolvable:
-                    return MemberAnswer(failed=reasons, result="gang-waits")
-                return MemberAnswer(unresolvable=reasons, result="gang-unresolvable")
+                return self._failed(outcome, names)
         slot = self.book.claim(group, facts.key, request, facts.group.rank, alive=self.pending)
+        if slot is None and self._stale_guess(group):
+            # Members not created yet were planned as copies of another (nothing described them) and this one
+            # differs: plan the members not bound yet again, each with its real shape.
+            self.book.release(group)
+            outcome = self._plan(facts, request, names)
+            if isinstance(outcome, PlanFailure):
+                return self._failed(outcome, names)
+            slot = self.book.claim(group, facts.key, request, facts.group.rank, alive=self.pending)
         if slot is None:
             reason = f"gang {group}: every reserved place is taken by another member, or none covers this pod's request"
             return MemberAnswer(failed=dict.fromkeys(names, reason), result="gang-full")
@@ -56,26 +84,70 @@ class GangCoordinator:
         fits = [slot.node] if slot.node in names else []
         return MemberAnswer(fits=fits, failed=failed, result="ok" if fits else "no-fit")
 
-    def members_to_place(self, facts: PodFacts, request: PodRequest) -> tuple[list[PodRequest], list[str]]:
-        """Requests of the members still to place (this pod first), and the nodes of the running ones.
+    @staticmethod
+    def _failed(outcome: PlanFailure, names: list[str]) -> MemberAnswer:
+        reasons = dict.fromkeys(names, outcome.reason)
+        if outcome.resolvable:
+            return MemberAnswer(failed=reasons, result="gang-waits")
+        return MemberAnswer(unresolvable=reasons, result="gang-unresolvable")
 
-        Members that do not exist yet (a LeaderWorkerSet creates workers only once its leader is ready) are
-        planned with this pod's request, so the whole group's capacity is held from the first placement."""
+    def _waiting_for_members(self, facts: PodFacts) -> str | None:
+        """Why a group that does not number its pods is not planned yet: some of its members do not exist."""
+        group = facts.group
+        assert group is not None
+        if group.size is not None and group.size > MAX_MEMBERS:
+            return f"gang {group.key}: group size {group.size} is more than the {MAX_MEMBERS} members the extender places"
+        if group.source == LWS or group.size is None:
+            return None
+        live = len(self._live(group.key))
+        if live >= group.size:
+            return None
+        return (f"gang {group.key}: {live} of its {group.size} members exist; the extender reserves nodes for a gang "
+                f"only once all its members exist, and places it only whole")
+
+    def _stale_guess(self, group: str) -> bool:
+        reservation = self.book.reservations.get(group)
+        return reservation is not None and any(s.pod is None and not s.bound for s in reservation.slots)
+
+    def _plan(self, facts: PodFacts, request: PodRequest, names: list[str]):
+        members, near = self.members_to_place(facts, request, names)
+        return self.book.plan(facts.group.key, members, near)  # type: ignore[union-attr]
+
+    def members_to_place(self, facts: PodFacts, request: PodRequest, names: Sequence[str] = ()) -> tuple[list[Member], list[str]]:
+        """The members still to place (this pod first), each with its own request and the nodes it may use,
+        and the nodes of the group's bound members."""
         assert facts.group is not None
         group = facts.group
-        pending = [request]
+        state = self.view.state
+        given = self.view.rows_of(list(names))
+        passed = np.zeros(state.capacity_rows, dtype=bool)
+        passed[given[given >= 0]] = True  # kube-scheduler's own filters already ran for this pod
+        own = allowed_rows(state, facts.placement)
+        members = [Member(request, group.rank, facts.key, passed if own is None else passed & own, facts.placement)]
         near: list[str] = []
-        for key in self.view.members(group.key):
+        ranks = {group.rank}
+        for key in self._live(group.key):
             other = self.view.facts[key]
-            if key == facts.key or other.terminal:
+            if key == facts.key:
                 continue
             if other.node is not None:
                 near.append(other.node)
             else:
-                pending.append(self.view.requests[key])
-        size = group.size or len(pending) + len(near)
-        missing = max(0, size - len(pending) - len(near))
-        return pending[: max(0, size - len(near))] + [request] * missing, near
+                members.append(Member(self.view.requests[key], other.group.rank if other.group else None, key,
+                                      allowed_rows(state, other.placement), other.placement))
+            ranks.add(other.group.rank if other.group else None)
+        size = group.size or len(members) + len(near)
+        members = members[: max(0, size - len(near))]
+        missing = max(0, size - len(members) - len(near))
+        if missing:
+            template = self.templates.get(facts.describer) if facts.describer else None
+            shape, placement = (template.request, template.placement) if template else (request, facts.placement)
+            allowed = allowed_rows(state, placement)
+            free_ranks = [r for r in range(size) if r not in ranks] if group.source == LWS else []
+            for i in range(missing):
+                rank = free_ranks[i] if i < len(free_ranks) else None
+                members.append(Member(shape, rank, None, allowed, placement))
+        return members, near
 
     def reserved_node(self, facts: PodFacts) -> str | None:
         """The node held for this member, if it holds a slot."""
@@ -85,11 +157,11 @@ class GangCoordinator:
 
     # -------------------------------------------------------------------------------------------------- bind
     def slot_for_binding(self, facts: PodFacts, request: PodRequest, node: str) -> Slot | str:
-        """The member's slot, handed over to its binding on `node`; else why it may not bind there."""
+        """The member's slot, for its binding on `node`; else why it may not bind there."""
         assert facts.group is not None
         slot = self.book.claim(facts.group.key, facts.key, request, facts.group.rank, alive=self.pending)
         if slot is None or slot.node != node:
-            where = f"its reserved node is {slot.node}" if slot else "its group has no reservation"
+            where = f"its reserved node is {slot.node}" if slot else "its group has no reservation (it is planned again at its next filter)"
             return f"cannot bind gang member {facts.key} to node {node}: {where}"
         return slot
 
@@ -106,7 +178,24 @@ class GangCoordinator:
         return [(slot.pod, slot.node) for slot in (reservation.slots if reservation else [])
                 if slot.pod and not slot.bound and self.pending(slot.pod)]
 
-    # ---------------------------------------------------------------------------------------------- relists
+    # ----------------------------------------------------------------------------------- keeping them true
+    def node_changed(self, name: str) -> None:
+        """A node changed or went away: a reservation holding a place there that its member can no longer use
+        (gone, cordoned, tainted, relabelled, shrunk) is released, and planned again at the next filter."""
+        state = self.view.state
+        for group, reservation in list(self.book.reservations.items()):
+            for slot in reservation.slots:
+                if slot.bound or slot.node != name:
+                    continue
+                held = state.allocation(slot.key)
+                usable = state.has_node(name) and held is not None and held.gpu_indices == slot.gpu_indices and (
+                    not isinstance(slot.placement, Placement)
+                    or slot.placement.why_not(name, state.labels(name), state.taints_at(state.row(name))) is None)
+                if not usable:
+                    log.info("gang %s: its place on node %s is no longer usable; it is planned again", group, name)
+                    self.book.release(group)
+                    break
+
     def after_relist(self, state: ClusterState) -> None:
         """Carry gang reservations into the rebuilt state, and restore those recorded on pending pods."""
         self.book.rebind(state)
@@ -117,3 +206,8 @@ class GangCoordinator:
         for group, members in recorded.items():
             if group not in self.book.reservations and self.book.restore(group, members) is None:
                 log.warning("the recorded reservation of gang %s no longer fits; it is planned again", group)
+        for node in {s.node for r in self.book.reservations.values() for s in r.slots}:
+            self.node_changed(node)
+
+    def expire(self, now: float | None = None) -> list[str]:
+        return self.book.expire(now, alive=self.pending)

@@ -59,6 +59,8 @@ EXTENDER_PERMISSIONS = {
     ("", "pods/eviction", "create"),
     ("policy", "poddisruptionbudgets", "get"), ("policy", "poddisruptionbudgets", "list"),
     ("", "events", "create"), ("events.k8s.io", "events", "create"),
+    # get: the worker template of a LeaderWorkerSet whose workers do not exist yet (extender/binder.py).
+    ("leaderworkerset.x-k8s.io", "leaderworkersets", "get"),
 }
 
 

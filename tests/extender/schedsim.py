@@ -12,11 +12,12 @@ from policies.loader import Policy
 
 
 class MiniScheduler:
-    def __init__(self, policy: Policy, nodes: list[dict[str, Any]], pods: list[dict[str, Any]]):
+    def __init__(self, policy: Policy, nodes: list[dict[str, Any]], pods: list[dict[str, Any]],
+                 leaderworkersets: list[dict[str, Any]] = ()):
         self.view = ClusterView()
         self.view.replace_all(nodes, pods)
         self.pods = {f"{p['metadata']['namespace']}/{p['metadata']['name']}": p for p in pods}
-        self.binder = SnapshotBinder(self.pods)
+        self.binder = SnapshotBinder(self.pods, {f"{o['metadata']['namespace']}/{o['metadata']['name']}": o for o in leaderworkersets})
         self.server = ExtenderServer(policy, self.view, self.binder)
         self.nodes = [n["metadata"]["name"] for n in nodes]
         self.reasons: dict[str, dict[str, str]] = {}
@@ -25,10 +26,11 @@ class MiniScheduler:
         answer, _result = await self.server.answer(verb, json.dumps(body).encode())
         return json.loads(answer) if isinstance(answer, bytes) else answer
 
-    async def schedule(self, key: str) -> str | None:
-        """One scheduling cycle for the pod; its node, or None with the reasons kept in self.reasons."""
+    async def schedule(self, key: str, names: list[str] | None = None) -> str | None:
+        """One scheduling cycle for the pod (over `names`, default every node); its node, or None with the
+        reasons kept in self.reasons."""
         pod = self.pods[key]
-        result = await self.call("filter", {"Pod": pod, "NodeNames": self.nodes})
+        result = await self.call("filter", {"Pod": pod, "NodeNames": self.nodes if names is None else names})
         if not result["NodeNames"]:
             self.reasons[key] = {**result["FailedNodes"], **result["FailedAndUnresolvableNodes"]}
             return None

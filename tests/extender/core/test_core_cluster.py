@@ -129,8 +129,26 @@ def test_updating_a_node_keeps_its_pods() -> None:
     assert state.cpu_free[row] == 14_000
     assert state.gpu_free[row, :8].tolist() == [1000, 0] + [1000] * 6
     assert state.gpu_product(row) == "H100"
-    with pytest.raises(PlacementError, match="cannot shrink"):
-        state.add_node(node("n1", gpus=1))
+
+
+
+def test_a_node_that_shrinks_counts_its_pods_on_the_gpus_it_still_has() -> None:
+    """issue 12 (4): allocatable 8 -> 6 while pods hold GPUs 6 and 7: the new count applies, and those pods are
+    counted on the least used GPUs left, so no GPU index beyond the node's count is ever held or handed out."""
+    state = ClusterState([node("n1", gpus=8)])
+    state.allocate("ns/low", PodRequest(gpus=2), "n1", gpu_indices=[0, 1])
+    state.allocate("ns/high", PodRequest(gpus=2), "n1", gpu_indices=[6, 7])
+    state.allocate("ns/share", PodRequest(gpu_milli=500), "n1", gpu_indices=[5])
+    state.add_node(node("n1", gpus=6))
+    row = state.row("n1")
+    assert state.gpu_count[row] == 6
+    assert all(i < 6 for alloc in state.pods_on("n1") for i in alloc.gpu_indices)
+    assert state.gpu_used_milli() == 4500 and state.gpu_free[row, 6:].sum() == 0
+    assert state.default_gpu_indices(row, PodRequest(gpus=2)) is None or all(i < 6 for i in state.default_gpu_indices(row, PodRequest(gpus=2)))
+    state.release("ns/high")
+    assert state.gpu_used_milli() == 2500 and (state.gpu_free[row, :6] >= 0).all()
+    state.add_node(node("n1", gpus=1))  # smaller than one pod's GPUs: counted on what exists, the node full
+    assert state.gpu_free[row, 0] <= 0
 
 
 def test_force_records_overcommit_reported_by_the_api_server() -> None:

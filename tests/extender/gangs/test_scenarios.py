@@ -83,7 +83,7 @@ async def test_topology_mode(policy, mode, expected):
 async def test_group_that_can_never_fit_is_unresolvable(policy):
     sched = MiniScheduler(policy, racks(1), [member("huge", 0, 3)])
     result = await sched.call("filter", {"Pod": sched.pods["ml/huge-0"], "NodeNames": sched.nodes})
-    assert result["FailedNodes"] == {} and "only 1 nodes could ever hold one" in result["FailedAndUnresolvableNodes"]["r0-n0"]
+    assert result["FailedNodes"] == {} and "more than the 8 of every node in the cluster" in result["FailedAndUnresolvableNodes"]["r0-n0"]
 
 
 async def test_restart_rebuilds_the_reservation_from_the_pods(policy):
