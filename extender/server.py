@@ -38,6 +38,8 @@ from extender.core import (
 )
 from extender.core.fit import FilterResult
 from extender.gangs import GangBook, PlanFailure
+from extender.gpumap import FilterReasons, History, figures
+from extender.gpumap.http import routes as gpumap_routes
 from extender.podspec import PodFacts, PodSpecError, pod_facts, pod_request
 from extender.preemption import choose_victims
 from extender.protocol import ExtenderArgs, ExtenderBindingArgs, ExtenderPreemptionArgs, encode, filter_result
@@ -67,6 +69,10 @@ class ExtenderMetrics:
         self.gpu_reserved = Gauge("infergate_gpu_reserved_milli", "GPU milli reserved for gangs not yet bound", registry=self.registry)
         self.gpu_capacity = Gauge("infergate_gpu_capacity_milli", "GPU milli of all nodes in view", registry=self.registry)
         self.unreadable = Gauge("infergate_unreadable_objects", "Pods and nodes the extender could not read", registry=self.registry)
+        self.gpu_stranded = Gauge("infergate_gpu_stranded_milli", "Free GPU milli on partly used GPUs (no whole-GPU pod can use it)", registry=self.registry)
+        self.ready = Gauge("infergate_extender_ready", "1 once the view is synced with the API server (what /readyz answers)", registry=self.registry)
+        self.reservations = Gauge("infergate_gang_reservations", "Gang reservations held, not yet fully bound", registry=self.registry)
+        self.reservations_expired = Counter("infergate_gang_reservations_expired", "Gang reservations released because the gang did not complete in time", registry=self.registry)
         self.policy_loads = Counter("infergate_policy_loads", "Policy loads by result", ["result"], registry=self.registry)
 
 
@@ -150,6 +156,8 @@ class ExtenderServer:
         self.gangs = GangBook(view.state, self.scorer, scheduling.topology_keys, scheduling.topology_mode, scheduling.reservation_seconds)
         self.training_steering = scheduling.training_steering
         self.reasons = FailureReasons()
+        self.filter_reasons = FilterReasons()  # for the GPU map: why each pending pod was last refused
+        self.gpu_history = History()
         view.rebuild_hooks.append(self._after_relist)
         if view.synced:  # a snapshot loaded before the server existed
             self._after_relist(view.state)
@@ -167,6 +175,7 @@ class ExtenderServer:
         app.router.add_get("/healthz", self.healthz)
         app.router.add_get("/readyz", self.readyz)
         app.router.add_get("/metrics", self.metrics_page)
+        app.add_routes(gpumap_routes(self))
         app.on_startup.append(self._start_background)
         app.on_cleanup.append(self._stop_background)
         return app
@@ -224,6 +233,7 @@ class ExtenderServer:
         if not request.wants_gpu:
             return filter_result(args, names, {}), "ok"
         result = self._filter_nodes(request, names)
+        self.filter_reasons.record(facts.key, len(names), result.fits, result.failed)
         return filter_result(args, result.fits, result.failed), "ok" if result.fits else "no-fit"
 
     def _filter_nodes(self, request: PodRequest, names: list[str]) -> FilterResult:
@@ -262,6 +272,7 @@ class ExtenderServer:
             outcome = self.gangs.plan(group, members, near)
             if isinstance(outcome, PlanFailure):
                 failed = dict.fromkeys(names, outcome.reason)
+                self.filter_reasons.note(facts.key, outcome.reason)
                 if outcome.resolvable:
                     return filter_result(args, [], failed), "gang-waits"
                 return filter_result(args, [], {}, failed), "gang-unresolvable"
@@ -504,6 +515,7 @@ class ExtenderServer:
             if self.watch_policy and self.policies.check():
                 self.apply_scheduling(self.policies.policy)
             for group in self.gangs.expire():
+                self.metrics.reservations_expired.inc()
                 log.info("gang %s did not complete within %.0fs; its reservation is released", group, self.gangs.ttl_seconds)
             self.view.expire_assumed()
             self._refresh_gauges()
@@ -525,12 +537,16 @@ class ExtenderServer:
 
     # --------------------------------------------------------------------------------------------- health
     def _refresh_gauges(self) -> None:
-        reserved = self.gangs.reserved_milli()
-        used, capacity = self.view.gpu_totals()
-        self.metrics.gpu_allocated.set(used - reserved)
-        self.metrics.gpu_reserved.set(reserved)
-        self.metrics.gpu_capacity.set(capacity)
+        now = figures(self.view.state, self.gangs.reserved_milli())
+        self.metrics.gpu_allocated.set(now.allocated)
+        self.metrics.gpu_reserved.set(now.reserved)
+        self.metrics.gpu_capacity.set(now.capacity)
+        self.metrics.gpu_stranded.set(now.stranded)
         self.metrics.unreadable.set(self.view.problems)
+        self.metrics.ready.set(1 if self.view.synced else 0)
+        self.metrics.reservations.set(len(self.gangs.reservations))
+        if self.view.synced:
+            self.gpu_history.record(time.monotonic(), now)
 
     async def healthz(self, _request: web.Request) -> web.Response:
         return web.Response(text="ok")
