@@ -23,6 +23,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--snapshot", metavar="FILE", help="Nodes and Pods from a YAML/JSON file (kind: List or multi-document)")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8888)
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="also serve GET /metrics, and nothing else, on every address at PORT (for Prometheus, "
+                             "when --host is loopback-only); same TLS")
     parser.add_argument("--tls-cert", metavar="FILE")
     parser.add_argument("--tls-key", metavar="FILE")
     parser.set_defaults(func=run)
@@ -80,7 +83,16 @@ async def _serve(args: argparse.Namespace, policy, tls) -> None:
     await runner.setup()
     await web.TCPSite(runner, args.host, args.port, ssl_context=tls.context if tls else None).start()
     logging.getLogger(__name__).info("extender serving on %s:%d", args.host, args.port)
+    runners = [runner]
+    if args.metrics_port:
+        metrics = web.Application()
+        metrics.router.add_get("/metrics", server.metrics_page)
+        runners.append(web.AppRunner(metrics, access_log=None))
+        await runners[-1].setup()
+        await web.TCPSite(runners[-1], None, args.metrics_port, ssl_context=tls.context if tls else None).start()
+        logging.getLogger(__name__).info("metrics only on port %d", args.metrics_port)
     try:
         await asyncio.Event().wait()
     finally:
-        await runner.cleanup()
+        for each in runners:
+            await each.cleanup()

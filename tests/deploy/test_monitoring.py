@@ -8,8 +8,14 @@ parses them.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
+import ssl
+import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,10 +26,12 @@ import yaml
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
+from certs.issue import write_bundle
+from devcluster.cluster import Component, free_port
 from extender.binder import SnapshotBinder
 from extender.server import ExtenderServer
 from extender.view import ClusterView
-from tests.deploy.conftest import DEPLOY
+from tests.deploy.conftest import DEPLOY, flag, pod_containers
 from tests.kube_objects import node, pod
 from tests.webhook.test_server import review
 from webhook.server import WebhookServer
@@ -136,8 +144,6 @@ async def extender_metrics(policy) -> str:
 
 @pytest.fixture(scope="module")
 def metrics(policy) -> Exposed:
-    import asyncio
-
     async def both() -> Exposed:
         seen = exposed(await webhook_metrics(policy))
         for name, labels in exposed(await extender_metrics(policy)).items():
@@ -180,3 +186,48 @@ def test_the_check_catches_a_missing_metric(metrics: Exposed) -> None:
         test_every_query_names_exposed_metrics("x", "rate(infergate_no_such_metric_total[5m])", metrics)
     with pytest.raises(AssertionError, match="no label"):
         test_every_query_names_exposed_metrics("x", 'infergate_gpu_reserved_milli{verb="bind"}', metrics)
+
+
+def test_the_extender_serves_metrics_alone_on_its_metrics_port(tmp_path: Path) -> None:
+    """What Prometheus scrapes in the scheduler pod: /metrics on the metrics port the Deployment names, and none
+    of the extender's other endpoints there."""
+    base = yaml.safe_load_all((DEPLOY / "base" / "scheduler.yaml").read_text())
+    deployment = next(d for d in base if d and d["kind"] == "Deployment")
+    [extender] = [c for c in pod_containers(deployment["spec"]["template"]["spec"]) if c["name"] == "extender"]
+    metrics_port = int(flag(extender["command"], "--metrics-port"))
+    assert {"name": "metrics", "containerPort": metrics_port, "protocol": "TCP"} in extender["ports"]
+
+    snapshot = tmp_path / "snapshot.json"
+    snapshot.write_text(json.dumps({"apiVersion": "v1", "kind": "List", "items": [node("n1"), pod("p", gpus=1, node_name="n1")]}))
+    tls = tmp_path / "tls"
+    write_bundle(tls, dns=["localhost"], ips=["127.0.0.1"])
+    port, metrics = free_port(), free_port()
+    process = Component("extender", [
+        str(Path(sys.executable).parent / "infergate"), "extender", "--snapshot", str(snapshot), "--host", "127.0.0.1",
+        "--port", str(port), "--metrics-port", str(metrics), "--tls-cert", str(tls / "tls.crt"),
+        "--tls-key", str(tls / "tls.key")], tmp_path / "extender.log", metrics)
+    process.start(tie_to_parent=True)
+    context = ssl.create_default_context(cafile=str(tls / "ca.crt"))
+
+    def get(path: str) -> tuple[int, str]:
+        try:
+            with urllib.request.urlopen(f"https://127.0.0.1:{metrics}{path}", context=context, timeout=5) as r:
+                return r.status, r.read().decode()
+        except urllib.error.HTTPError as exc:
+            return exc.code, ""
+
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            process.check_running()
+            try:
+                status, text = get("/metrics")
+                break
+            except OSError:
+                assert time.monotonic() < deadline, (tmp_path / "extender.log").read_text()
+                time.sleep(0.3)
+        assert status == 200 and "infergate_gpu_allocated_milli 1000.0" in text
+        for path in ("/ui", "/api/v1/cluster", "/readyz", "/filter"):
+            assert get(path)[0] in (404, 405), path
+    finally:
+        process.stop()
