@@ -65,7 +65,7 @@ matchExpressions:
 {{/* What every webhook of both configurations shares after its rules. */}}
 {{- define "infergate.webhookCommon" -}}
 namespaceSelector:
-  {{- include "infergate.namespaceSelector" . | nindent 2 }}
+  {{- include "infergate.namespaceSelector" . | trim | nindent 2 }}
 objectSelector: {}
 matchPolicy: Equivalent
 sideEffects: None
