@@ -14,7 +14,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "extender",
         help="serve the kube-scheduler extender",
-        description="Serve /filter, /prioritize, /preempt, /bind, /healthz, /readyz and /metrics for kube-scheduler.",
+        description="Serve /filter, /prioritize, /preempt, /bind, /healthz, /readyz and /metrics for kube-scheduler, "
+                    "and the GPU map (/ui, /api/v1/cluster).",
     )
     parser.add_argument("--policy", default=str(SHIPPED_POLICY_DIR), metavar="DIR", help="policy directory (default: the shipped policies/)")
     source = parser.add_mutually_exclusive_group(required=True)
