@@ -24,6 +24,9 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_LIMIT = 500
+# Several open pages share one summary this fresh (it takes tens of milliseconds of the event loop at thousands
+# of nodes, see bench/gpumap.py); a page refreshes every 10 s.
+SUMMARY_SECONDS = 2.0
 
 
 class MapSource(Protocol):
@@ -38,6 +41,7 @@ class MapSource(Protocol):
 def routes(source: MapSource) -> list[web.RouteDef]:
     page = resources.files(__package__).joinpath("page.html").read_bytes()
     index = GroupIndex()
+    cached: list[tuple[float, bytes]] = []
 
     async def ui(_request: web.Request) -> web.Response:
         return web.Response(body=page, content_type="text/html", charset="utf-8", headers=HEADERS)
@@ -46,24 +50,29 @@ def routes(source: MapSource) -> list[web.RouteDef]:
         keys, now = source.gangs.topology_keys, time.monotonic()
         group = request.query.get("group")
         if group is None:
-            data = summary(source.view, source.gangs, keys, now=now, reasons=source.filter_reasons,
-                           history=source.gpu_history, index=index)
-        else:
-            try:
-                offset = max(0, int(request.query.get("offset", "0")))
-                limit = min(MAX_LIMIT, max(1, int(request.query.get("limit", str(DEFAULT_PAGE)))))
-            except ValueError:
-                return _json({"error": "offset and limit must be integers"}, 400)
-            found = group_detail(source.view, keys, group, now=now, offset=offset, limit=limit, index=index)
-            if found is None:
-                return _json({"error": f"no group {group!r} (the cluster changed? reload the page)"}, 404)
-            data = found
-        return _json(data)
+            if not cached or now - cached[0][0] > SUMMARY_SECONDS:
+                data = summary(source.view, source.gangs, keys, now=now, reasons=source.filter_reasons,
+                               history=source.gpu_history, index=index)
+                cached[:] = [(now, _encode(data))]
+            return _json(cached[0][1])
+        try:
+            offset = max(0, int(request.query.get("offset", "0")))
+            limit = min(MAX_LIMIT, max(1, int(request.query.get("limit", str(DEFAULT_PAGE)))))
+        except ValueError:
+            return _json({"error": "offset and limit must be integers"}, 400)
+        found = group_detail(source.view, keys, group, now=now, offset=offset, limit=limit, index=index)
+        if found is None:
+            return _json({"error": f"no group {group!r} (the cluster changed? reload the page)"}, 404)
+        return _json(found)
 
     return [web.get("/ui", ui), web.get("/api/v1/cluster", cluster)]
 
 
+def _encode(data: object) -> bytes:
+    return json.dumps(data, separators=(",", ":")).encode()
+
+
 def _json(data: object, status: int = 200) -> web.Response:
-    return web.Response(body=json.dumps(data, separators=(",", ":")).encode(), status=status,
+    return web.Response(body=data if isinstance(data, bytes) else _encode(data), status=status,
                         content_type="application/json", headers={k: v for k, v in HEADERS.items()
                                                                  if k != "Content-Security-Policy"})
