@@ -270,11 +270,13 @@ class Scheduler:
             log.warning("could not evict %s with its gang: %s", key, exc)
 
     # ---------------------------------------------------------------------------------------------- upkeep
-    def expire(self, now: float | None = None) -> None:
-        """Release what nobody will use: gang reservations past their time, bindings never seen bound."""
-        for group in self.coordinator.expire(now):
+    def expire(self, now: float | None = None) -> list[str]:
+        """Release what nobody will use: gang reservations past their time (returned), bindings never seen bound."""
+        expired = self.coordinator.expire(now)
+        for group in expired:
             log.info("gang %s did not complete within %.0fs; its reservation is released", group, self.gangs.ttl_seconds)
         self.view.expire_assumed(now)
+        return list(expired)
 
     def learn_workload(self, minimum: int = 50) -> bool:
         """Fragmentation-aware scorers score against the pod shapes they expect: teach them the GPU pods in
@@ -319,8 +321,3 @@ class Scheduler:
         self.gangs.ttl_seconds = scheduling.reservation_seconds
         self.training_steering = scheduling.training_steering
 
-    def totals(self) -> tuple[int, int, int]:
-        """(allocated to pods, reserved for gangs, capacity), in GPU milli."""
-        reserved = self.gangs.reserved_milli()
-        used, capacity = self.view.gpu_totals()
-        return used - reserved, reserved, capacity
