@@ -71,4 +71,13 @@ def decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decisi
     except ValidationError as exc:  # a shape check of the object
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first["loc"])
-        return _denial(kind, InvalidValue(f"{kind} {namespace}: {path}: {first['msg']}", path))
+        message = first["msg"].removeprefix("Value error, ")
+        if message.startswith(path + "."):  # a check on a whole object names the exact field itself
+            path, _, message = message.partition(": ")
+        return _denial(kind, InvalidValue(f"{_who(kind, namespace, obj)}: {path}: {message}", path))
+
+
+def _who(kind: str, namespace: str, obj: dict[str, Any]) -> str:
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = metadata.get("name") or (str(metadata.get("generateName") or "") + "*" if metadata.get("generateName") else "(unnamed)")
+    return f"{kind} {namespace}/{name}"

@@ -1,19 +1,22 @@
-"""Injects the runtime's container, or merges it into the user's container of the same name.
+"""Injects the runtime's container, or merges it into the user's serving container (see pod/serving.py).
 
-The user's fields win; args are merged flag by flag; env, ports and resources entry by entry.
+The user's fields win; args are merged flag by flag; env, ports and resources entry by entry. A container that
+runs a shell script gets the runtime's flags only as the script's parameters, never inside its command.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from infergate import constants
 from policies import templates
 from policies.schema import Command, EnvVar
 from webhook.memo import IdentityMemo
 from webhook.patch import PatchBuilder, snapshot
-from webhook.pod.args import merge_args
+from webhook.pod.args import merge_args, tokenize, without_flags
 from webhook.pod.containers import CONTAINERS, by_name, container_path
 from webhook.pod.plan import PodPlan
+from webhook.pod.serving import shell_script
 
 _RENDERED = IdentityMemo()
 
@@ -65,19 +68,70 @@ def rendered_container(plan: PodPlan) -> dict[str, Any]:
 
 def inject(plan: PodPlan, patch: PatchBuilder) -> None:
     rendered = rendered_container(plan)
-    name = rendered["name"]
-    if not any(by_name(name)(c) for c in patch.get(CONTAINERS) or []):
-        patch.append(CONTAINERS, rendered)
+    assert plan.container is not None
+    if not plan.container.exists:
+        _add_beside(patch, rendered)
         return
-    path = container_path(patch, name)
+    path = container_path(patch, plan.container.name)
+    # A server the user tells to listen elsewhere (`--port 40000`) gets neither the runtime's port nor its probe.
+    own_port = _user_port(patch.get(path), str(plan.runtime.spec.port) if plan.runtime else "")
     for key in ("image", "command", "readinessProbe", "securityContext"):
-        if key in rendered:
+        if key in rendered and not (key == "readinessProbe" and own_port):
             patch.set_default(path + (key,), rendered[key])
-    patch.set(path + ("args",), merge_args(rendered["args"], patch.get(path + ("args",)) or []))
+    _pass_args(plan, patch, path, rendered["args"])
     for env in rendered.get("env", []):
         patch.ensure_item(path + ("env",), env, by_name(env["name"]))
-    for port in rendered["ports"]:
+    for port in [] if own_port else rendered["ports"]:
         patch.ensure_item(path + ("ports",), port, lambda p, n=port["containerPort"]: p.get("containerPort") == n)
     for kind, entries in rendered.get("resources", {}).items():
         for resource, amount in entries.items():
             patch.set_default(path + ("resources", kind, resource), amount)
+
+
+def _user_port(container: dict[str, Any], runtime_port: str) -> str | None:
+    """The port the user's own flags give the server, when it is not the runtime's."""
+    words = [w for key in ("command", "args") for w in container.get(key) or [] if isinstance(w, str)]
+    for token in tokenize(words):
+        if token.flag == "--port":
+            value = token.words[0].split("=", 1)[1] if "=" in token.words[0] else (token.words[1] if len(token.words) > 1 else "")
+            return value if value != runtime_port else None
+    return None
+
+
+def _pass_args(plan: PodPlan, patch: PatchBuilder, path: tuple, runtime_args: list[str]) -> None:
+    container = patch.get(path)
+    script = shell_script(container)
+    if script is None:
+        # Flags the user put in `command` (LWS's SGLang example does) win like those in args.
+        runtime_args = without_flags(runtime_args, container.get("command") or [])
+        patch.set(path + ("args",), merge_args(runtime_args, container.get("args") or []))
+        return
+    if script.parameters or not runtime_args:
+        return  # the user passes the script's parameters (or this is our own output again)
+    if script.reads_parameters():
+        words = script.with_flags(runtime_args, filler=plan.container.name if plan.container else "server")
+        patch.set(path + ("args",), words[script.in_command:])
+        plan.warnings.append(
+            f"container {plan.container.name if plan.container else ''} runs a shell script: the runtime's flags are "
+            f"passed as the script's parameters (\"$@\")"
+        )
+        return
+    plan.warnings.append(
+        f"container {plan.container.name if plan.container else ''} runs a shell script that reads no parameters: "
+        f"it runs as written, without the runtime's flags ({' '.join(runtime_args[:4])} ...); the weights are at "
+        f"${constants.MODEL_PATH_ENV}. Add \"$@\" to the script to receive them"
+    )
+
+
+def _add_beside(patch: PatchBuilder, rendered: dict[str, Any]) -> None:
+    """The runtime's own container. LeaderWorkerSet's pod webhook gives every container of the pod its LWS_*
+    variables, but may have run before this one: the new container gets the ones its siblings have."""
+    inherited: dict[str, dict[str, Any]] = {}
+    for container in patch.get(CONTAINERS) or []:
+        for env in container.get("env") or []:
+            if isinstance(env, dict) and str(env.get("name", "")).startswith("LWS_"):
+                inherited.setdefault(env["name"], snapshot(env))
+    if inherited:
+        rendered = {**rendered, "env": [*rendered.get("env", []), *(e for n, e in inherited.items()
+                                                                    if not any(x["name"] == n for x in rendered.get("env", [])))]}
+    patch.append(CONTAINERS, rendered)

@@ -1,0 +1,117 @@
+"""Which of the user's containers serves the model, and how the runtime's flags reach it.
+
+Real manifests name the serving container anything (`vllm`, `main`, `kserve-container`), so the runtime is
+merged into the container that serves, found in this order:
+1. the one container that asks for GPUs (of any vendor);
+2. the container named like the runtime's container (`model-server` by default);
+3. the one container that runs a known model server (vLLM, SGLang, TGI, Triton...) or passes `--model`.
+Two candidates at the first rule that has any are ambiguous and denied, naming them. When no container can be
+the server, the runtime's container is added beside the others, and a warning says so. A lone container that
+none of the rules picks (a busybox sidecar) is not merged: its image would silently replace the server's.
+
+A container whose command is a shell running a script (`sh -c SCRIPT`) gets no flag inside its command: words
+after `-c SCRIPT` are the script's positional parameters. When the script reads them (`$@`, `$*`, `$1`...,
+or `$0` as KServe's runtimes do) the runtime's flags are appended after the script so that "$@" holds exactly
+them; otherwise they are not passed, and a warning says that the script runs as written (MODEL_PATH and the
+mounted weights are still there).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from infergate import constants
+from webhook.errors import AdmissionDenied
+from webhook.pod.accelerators import PodAccelerators
+
+_SERVER_IMAGE = re.compile(constants.SERVING_IMAGE_PATTERN)
+_SERVER_COMMAND = re.compile(constants.SERVING_COMMAND_PATTERN)
+_MODEL_FLAG = re.compile(r"^--(model|model-path|model-id|model_name|model-dir|model_dir)(=|\Z)")
+SHELLS = ("sh", "bash", "dash", "ash", "zsh", "ksh")
+_READS_PARAMETERS = re.compile(r"\$(\{?[@*1-9]|\{?0)")
+_READS_ZERO = re.compile(r"\$\{?0(?![0-9])")
+
+
+@dataclass(frozen=True)
+class ServingContainer:
+    name: str
+    exists: bool  # False: the runtime's container is added
+    why: str
+
+
+def _looks_like_server(container: dict[str, Any]) -> bool:
+    image = container.get("image")
+    if isinstance(image, str) and _SERVER_IMAGE.search(image.rsplit("@", 1)[0]):
+        return True
+    words = [w for key in ("command", "args") for w in (container.get(key) or []) if isinstance(w, str)]
+    return bool(_SERVER_COMMAND.search(" ".join(words))) or any(_MODEL_FLAG.match(w) for w in words)
+
+
+def choose(pod: dict[str, Any], runtime_container: str, accelerators: PodAccelerators) -> ServingContainer:
+    containers = [c for c in (pod.get("spec") or {}).get("containers") or []]
+    names = [c.get("name") for c in containers]
+    with_gpus = [a.name for a in accelerators.asks if not a.init and a.amounts]
+    rules = (
+        (with_gpus, "the container that asks for GPUs"),
+        ([n for n in names if n == runtime_container], "named like the runtime's container"),
+        ([c.get("name") for c in containers if _looks_like_server(c)], "runs a model server"),
+    )
+    for found, why in rules:
+        if len(found) == 1:
+            return ServingContainer(found[0], True, why)
+        if len(found) > 1:
+            raise AdmissionDenied(
+                f"cannot tell which container serves the model: {', '.join(found)} each {why.replace('the container that ', '')}; "
+                f"name the serving container {runtime_container}",
+                "spec.containers",
+            )
+    return ServingContainer(runtime_container, False, "added")
+
+
+@dataclass(frozen=True)
+class ShellScript:
+    """A container running `SHELL [-opts] -c SCRIPT [WORDS...]`, split across command and args."""
+
+    in_command: int  # how many of the words are in `command`; the rest are `args`
+    script_at: int  # index of SCRIPT among command + args
+    words: tuple[str, ...]
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        return self.words[self.script_at + 1:]
+
+    @property
+    def script(self) -> str:
+        return self.words[self.script_at]
+
+    def reads_parameters(self) -> bool:
+        return bool(_READS_PARAMETERS.search(self.script))
+
+    def with_flags(self, flags: list[str], filler: str) -> list[str]:
+        """command + args with the flags as the script's parameters: right after it when the script reads $0
+        (as KServe's runtimes do: `$0 $@`), else after a $0 filler so that "$@" is exactly the flags."""
+        head = [] if _READS_ZERO.search(self.script) else [filler]
+        return [*self.words[: self.script_at + 1], *head, *flags]
+
+
+def shell_script(container: dict[str, Any]) -> ShellScript | None:
+    command = container.get("command") or []
+    args = container.get("args") or []
+    if not command or not isinstance(command[0], str) or posixpath.basename(command[0]) not in SHELLS:
+        return None
+    words = tuple(w for w in [*command, *args] if isinstance(w, str))
+    index = 1
+    while index < len(words):
+        word = words[index]
+        if word in ("-o", "+o"):  # an option with its value: `bash -o pipefail -c ...`
+            index += 2
+            continue
+        if word[:1] not in ("-", "+") or word.startswith("--"):
+            return None
+        if "c" in word[1:]:
+            return ShellScript(len(command), index + 1, words) if index + 1 < len(words) else None
+        index += 1
+    return None
