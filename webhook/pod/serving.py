@@ -1,13 +1,12 @@
 """Which of the user's containers serves the model, and how the runtime's flags reach it.
 
 Real manifests name the serving container anything (`vllm`, `main`, `kserve-container`), so the runtime is
-merged into the container that serves, found in this order:
-1. the one container that asks for GPUs (of any vendor);
-2. the container named like the runtime's container (`model-server` by default);
-3. the one container that runs a known model server (vLLM, SGLang, TGI, Triton...) or passes `--model`.
-Two candidates at the first rule that has any are ambiguous and denied, naming them. When no container can be
-the server, the runtime's container is added beside the others, and a warning says so. A lone container that
-none of the rules picks (a busybox sidecar) is not merged: its image would silently replace the server's.
+merged into the container with the strongest signs of serving: asking for GPUs (of any vendor) and running a
+known model server (vLLM, SGLang, TGI, Triton..., or a `--model` flag) count two each, being named like the
+runtime's container (`model-server` by default) one. A tie between containers is ambiguous and denied, naming
+them. When no container shows any sign, the runtime's container is added beside the others, and a warning
+says so; a lone container without a sign (a busybox sidecar) is not merged, as its image would silently
+replace the server's.
 
 A container whose command is a shell running a script (`sh -c SCRIPT`) gets no flag inside its command: words
 after `-c SCRIPT` are the script's positional parameters. When the script reads them (`$@`, `$*`, `$1`...,
@@ -52,23 +51,29 @@ def _looks_like_server(container: dict[str, Any]) -> bool:
 
 def choose(pod: dict[str, Any], runtime_container: str, accelerators: PodAccelerators) -> ServingContainer:
     containers = [c for c in (pod.get("spec") or {}).get("containers") or []]
-    names = [c.get("name") for c in containers]
-    with_gpus = [a.name for a in accelerators.asks if not a.init and a.amounts]
-    rules = (
-        (with_gpus, "the container that asks for GPUs"),
-        ([n for n in names if n == runtime_container], "named like the runtime's container"),
-        ([c.get("name") for c in containers if _looks_like_server(c)], "runs a model server"),
-    )
-    for found, why in rules:
-        if len(found) == 1:
-            return ServingContainer(found[0], True, why)
-        if len(found) > 1:
-            raise AdmissionDenied(
-                f"cannot tell which container serves the model: {', '.join(found)} each {why.replace('the container that ', '')}; "
-                f"name the serving container {runtime_container}",
-                "spec.containers",
-            )
-    return ServingContainer(runtime_container, False, "added")
+    with_gpus = {a.name for a in accelerators.asks if not a.init and a.amounts}
+    scored: list[tuple[int, str, list[str]]] = []
+    for container in containers:
+        name = container.get("name")
+        signs = [why for why, weight, present in (
+            ("asks for GPUs", 2, name in with_gpus),
+            ("runs a model server", 2, _looks_like_server(container)),
+            (f"is named {runtime_container}", 1, name == runtime_container),
+        ) if present for _ in range(weight)]
+        if signs:
+            scored.append((len(signs), name, list(dict.fromkeys(signs))))
+    if not scored:
+        return ServingContainer(runtime_container, False, "added")
+    best = max(score for score, _, _ in scored)
+    top = [(name, signs) for score, name, signs in scored if score == best]
+    if len(top) > 1:
+        listing = "; ".join(f"{name} {' and '.join(signs)}" for name, signs in top)
+        raise AdmissionDenied(
+            f"cannot tell which container serves the model: {listing}; name the serving container {runtime_container} "
+            f"or give the GPU limit to it alone",
+            "spec.containers",
+        )
+    return ServingContainer(top[0][0], True, " and ".join(top[0][1]))
 
 
 @dataclass(frozen=True)
