@@ -72,6 +72,8 @@ def parse_storage_uri(uri: object) -> StorageSource:
     if not sep or scheme not in SCHEMES:
         raise ValueError(f"{uri!r} is not a storage URI; use one of " + ", ".join(f"{s}://" for s in SCHEMES))
     pattern, shape = _SHAPES[scheme]
+    if scheme == "oci" and location.startswith("n/") and "/b/" in location:  # meant as OME's object storage
+        pattern, shape = _OBJECT_STORAGE, "oci://n/NAMESPACE/b/BUCKET/o/PATH"
     if ".." in location.split("/") or not pattern.match(location):
         raise ValueError(f"{uri!r} is not a valid {scheme}:// URI; expected {shape}")
     return StorageSource(uri, scheme, location)
