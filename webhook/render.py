@@ -22,8 +22,26 @@ from webhook.admission import Decision, decide
 from webhook.review import AdmissionRequest, GroupVersionKind
 
 
+# Deeper objects are refused before any code walks them: Kubernetes objects are a few dozen levels deep at most.
+MAX_DEPTH = 100
+
+
 class RenderInputError(ValueError):
     pass
+
+
+def _too_deep(document: Any, limit: int = MAX_DEPTH) -> bool:
+    """Whether the document nests deeper than `limit`, checked without recursion."""
+    stack = [(document, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > limit:
+            return True
+        if isinstance(node, dict):
+            stack.extend((child, depth + 1) for child in node.values())
+        elif isinstance(node, list):
+            stack.extend((child, depth + 1) for child in node)
+    return False
 
 
 @dataclass
@@ -35,9 +53,13 @@ class Rendered:
 
     @property
     def label(self) -> str:
-        metadata = self.original.get("metadata") or {}
-        name = metadata.get("name") or metadata.get("generateName") or "(unnamed)"
-        return f"{self.original.get('kind', 'object')} {name}"
+        return label(self.original)
+
+
+def label(obj: dict[str, Any]) -> str:
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = metadata.get("name") or metadata.get("generateName") or "(unnamed)"
+    return f"{obj.get('kind', 'object')} {name}"
 
 
 def read_objects(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
@@ -49,10 +71,16 @@ def read_objects(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
         raise RenderInputError(f"{path}: cannot read: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise RenderInputError(f"{path}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise RenderInputError(f"{path}: nested too deeply to be a Kubernetes object") from None
+    except UnicodeDecodeError as exc:
+        raise RenderInputError(f"{path}: not UTF-8 text: {exc.reason}") from None
     for index, document in enumerate(documents, start=1):
         if document is None:
             continue
         where = f"{path} document {index}"
+        if _too_deep(document):
+            raise RenderInputError(f"{where}: nested deeper than {MAX_DEPTH} levels; not a Kubernetes object")
         if not isinstance(document, dict) or not isinstance(document.get("kind"), str):
             raise RenderInputError(f"{where}: not a Kubernetes object (needs apiVersion and kind)")
         if document["kind"] == "List" or document["kind"].endswith("List") and "items" in document:
@@ -65,14 +93,17 @@ def read_objects(path: str) -> Iterator[tuple[str, dict[str, Any]]]:
 
 
 def admission_request(obj: dict[str, Any], namespace: str | None) -> AdmissionRequest:
+    """What the API server would send; a malformed namespace or name is left for decide() to name."""
     group, _, version = str(obj.get("apiVersion", "")).rpartition("/")
-    metadata = obj.get("metadata") or {}
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    own = metadata.get("namespace")
+    name = metadata.get("name")
     return AdmissionRequest(
         uid=str(uuid.uuid4()),
         kind=GroupVersionKind(group=group, version=version, kind=obj["kind"]),
         operation="CREATE",
-        namespace=metadata.get("namespace") or namespace or "default",
-        name=metadata.get("name"),
+        namespace=(own if isinstance(own, str) else None) or namespace or "default",
+        name=name if isinstance(name, str) else None,
         object=obj,
     )
 
@@ -89,9 +120,19 @@ def render_files(paths: list[str], policy: Policy, namespace: str | None = None)
     return [render_object(source, obj, policy, namespace) for path in paths for source, obj in read_objects(path)]
 
 
+def _safe_render(source: str, obj: dict[str, Any], policy: Policy, namespace: str | None) -> Rendered:
+    """render_object, with anything it could not handle reported as a denial of that object, never a traceback."""
+    try:
+        return render_object(source, obj, policy, namespace)
+    except Exception as exc:  # the webhook answers such objects with a 4xx; render names them and goes on
+        decision = Decision(str(obj.get("kind")), allowed=False, code=400, reason="BadRequest",
+                            message=f"cannot be admitted: {type(exc).__name__}: {exc!s:.200}")
+        return Rendered(source, obj, obj, decision)
+
+
 def main(paths: list[str], policy: Policy, *, as_patch: bool, namespace: str | None) -> int:
     try:
-        results = render_files(paths, policy, namespace)
+        results = [_safe_render(source, obj, policy, namespace) for path in paths for source, obj in read_objects(path)]
     except RenderInputError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
