@@ -73,29 +73,41 @@ def inject(plan: PodPlan, patch: PatchBuilder) -> None:
         _add_beside(patch, rendered)
         return
     path = container_path(patch, plan.container.name)
-    # A server the user tells to listen elsewhere (`--port 40000`) gets neither the runtime's port nor its probe.
-    own_port = _user_port(patch.get(path), str(plan.runtime.spec.port) if plan.runtime else "")
+    # The runtime's port and probe only where the server listens on the runtime's port: not where the user's
+    # flags or ports say otherwise, nor in a shell script that does not receive the runtime's flags.
+    elsewhere = _listens_elsewhere(patch.get(path), plan.runtime.spec.port if plan.runtime else 0)
     for key in ("image", "command", "readinessProbe", "securityContext"):
-        if key in rendered and not (key == "readinessProbe" and own_port):
+        if key in rendered and not (key == "readinessProbe" and elsewhere):
             patch.set_default(path + (key,), rendered[key])
     _pass_args(plan, patch, path, rendered["args"])
     for env in rendered.get("env", []):
         patch.ensure_item(path + ("env",), env, by_name(env["name"]))
-    for port in [] if own_port else rendered["ports"]:
+    for port in [] if elsewhere else rendered["ports"]:
         patch.ensure_item(path + ("ports",), port, lambda p, n=port["containerPort"]: p.get("containerPort") == n)
     for kind, entries in rendered.get("resources", {}).items():
         for resource, amount in entries.items():
+            # A limit of the user's alone is also the request (Kubernetes defaults one from the other): a
+            # runtime request beside it could exceed it and make the pod invalid.
+            if kind == "requests" and patch.get(path + ("resources", "limits", resource)) is not None:
+                continue
             patch.set_default(path + ("resources", kind, resource), amount)
 
 
-def _user_port(container: dict[str, Any], runtime_port: str) -> str | None:
-    """The port the user's own flags give the server, when it is not the runtime's."""
+def _listens_elsewhere(container: dict[str, Any], runtime_port: int) -> bool:
+    """Whether the user's server listens on another port than the runtime's: its own `--port`, container ports
+    without the runtime's, or a shell script that gets no flags (it runs its server as written)."""
+    script = shell_script(container)
+    if script is not None and (script.parameters or not script.reads_parameters()):
+        return True
+    ports = [p.get("containerPort") for p in container.get("ports") or [] if isinstance(p, dict)]
+    if ports and runtime_port not in ports:
+        return True
     words = [w for key in ("command", "args") for w in container.get(key) or [] if isinstance(w, str)]
     for token in tokenize(words):
         if token.flag == "--port":
             value = token.words[0].split("=", 1)[1] if "=" in token.words[0] else (token.words[1] if len(token.words) > 1 else "")
-            return value if value != runtime_port else None
-    return None
+            return value != str(runtime_port)
+    return False
 
 
 def _pass_args(plan: PodPlan, patch: PatchBuilder, path: tuple, runtime_args: list[str]) -> None:
