@@ -162,6 +162,7 @@ def admit(patch: PatchBuilder, namespace: str, policy: Policy) -> list[str]:
         raise InvalidValue("spec.predictor: a KServe InferenceService needs a predictor", "spec.predictor")
     mapping_at(patch, MODEL)
     values.check_no_padding(patch.get(("metadata", "annotations")) or {})
+    values.check_no_padding(mapping_at(patch, PREDICTOR + ("annotations",)) or {}, "spec.predictor.annotations")
     skip = _pass_through(patch, policy)
     if skip is not None:
         return [skip]

@@ -33,3 +33,8 @@ def test_spec_runtime_wins_over_the_legacy_one(policy):
     decision, admitted = admit(policy, isvc(OME, spec))
     assert decision.allowed and admitted["spec"]["runtime"] == {"name": "vllm"}
     assert admitted["spec"]["predictor"]["model"]["runtime"] == "sglang"
+
+
+def test_ome_style_model_name_gets_a_hint(policy):
+    decision, _ = admit(policy, isvc(OME, {"model": {"name": "llama-3-1-8b-instruct"}}))
+    assert decision.code == 404 and "did you mean llama-3.1-8b-instruct?" in decision.message

@@ -33,6 +33,8 @@ CASES = [
     pytest.param(isvc(OME, {"model": L8B, "runtime": {"name": {"a": 1}}}), "spec.runtime.name", id="OME runtime name an object"),
     pytest.param(isvc(OME, {"predictor": {"model": "x"}}), "spec.predictor.model", id="OME legacy model a string"),
     pytest.param(isvc(OME, {"model": L8B, "engine": {"annotations": ["x"]}}), "spec.engine.annotations", id="OME engine annotations a list"),
+    pytest.param(isvc(KSERVE, {"predictor": {"annotations": {"infergate.io/gpu-product": " H100"}, "sklearn": {}}}),
+                 "spec.predictor.annotations[infergate.io/gpu-product]", id="KServe padded gpu-product"),
     pytest.param(isvc(OME, {"model": L8B, "engine": {"annotations": {"infergate.io/gpu-product": "H100\n"}}}),
                  "spec.engine.annotations[infergate.io/gpu-product]", id="OME padded gpu-product"),
 ]
