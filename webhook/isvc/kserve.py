@@ -28,7 +28,7 @@ from webhook.isvc.components import mapping_at
 from webhook.patch import PatchBuilder
 from webhook.pod import values
 from webhook.pod.accelerators import is_accelerator
-from webhook.pod.args import tokenize
+from webhook.pod.args import flag_value
 from webhook.pod.values import annotation_field
 from webhook.resolve import namespace_rule, resolve_model, resolve_runtime
 
@@ -65,11 +65,9 @@ def _storage_uri(patch: PatchBuilder) -> tuple[str | None, str]:
         return _string_at(patch, MODEL + ("storageUris", 0, "uri")), "spec.predictor.model.storageUris[0].uri"
     args = patch.get(MODEL + ("args",)) or []
     if isinstance(args, list) and all(isinstance(a, str) for a in args):
-        for token in tokenize(args):
-            if token.flag in ("--model_id", "--model-id"):
-                value = token.words[0].split("=", 1)[1] if "=" in token.words[0] else token.words[-1]
-                if value and value != token.words[0]:
-                    return f"hf://{value}", "spec.predictor.model.args"
+        model_id = flag_value(args, "--model_id", "--model-id")
+        if model_id:
+            return f"hf://{model_id}", "spec.predictor.model.args"
     return None, field
 
 

@@ -13,7 +13,7 @@ from policies import templates
 from policies.schema import Command, EnvVar
 from webhook.memo import IdentityMemo
 from webhook.patch import PatchBuilder, snapshot
-from webhook.pod.args import merge_args, tokenize, without_flags
+from webhook.pod.args import flag_value, merge_args, without_flags
 from webhook.pod.containers import CONTAINERS, by_name, container_path
 from webhook.pod.plan import PodPlan
 from webhook.pod.serving import shell_script
@@ -103,11 +103,8 @@ def _listens_elsewhere(container: dict[str, Any], runtime_port: int) -> bool:
     if ports and runtime_port not in ports:
         return True
     words = [w for key in ("command", "args") for w in container.get(key) or [] if isinstance(w, str)]
-    for token in tokenize(words):
-        if token.flag == "--port":
-            value = token.words[0].split("=", 1)[1] if "=" in token.words[0] else (token.words[1] if len(token.words) > 1 else "")
-            return value != str(runtime_port)
-    return False
+    port = flag_value(words, "--port")
+    return port is not None and port != str(runtime_port)
 
 
 def _pass_args(plan: PodPlan, patch: PatchBuilder, path: tuple, runtime_args: list[str]) -> None:
@@ -118,20 +115,23 @@ def _pass_args(plan: PodPlan, patch: PatchBuilder, path: tuple, runtime_args: li
         runtime_args = without_flags(runtime_args, container.get("command") or [])
         patch.set(path + ("args",), merge_args(runtime_args, container.get("args") or []))
         return
-    if script.parameters or not runtime_args:
-        return  # the user passes the script's parameters (or this is our own output again)
+    assert plan.container is not None
+    name = plan.container.name
+    if not runtime_args or plan.readmission:
+        return  # nothing to pass, or our own output again
+    if script.parameters:
+        plan.warnings.append(f"container {name} runs a shell script with its own parameters: it runs as written, "
+                             f"without the runtime's flags; the weights are at ${constants.MODEL_PATH_ENV}")
+        return
     if script.reads_parameters():
-        words = script.with_flags(runtime_args, filler=plan.container.name if plan.container else "server")
+        words = script.with_flags(runtime_args, filler=name)
         patch.set(path + ("args",), words[script.in_command:])
-        plan.warnings.append(
-            f"container {plan.container.name if plan.container else ''} runs a shell script: the runtime's flags are "
-            f"passed as the script's parameters (\"$@\")"
-        )
+        plan.warnings.append(f"container {name} runs a shell script: the runtime's flags are passed as its parameters (\"$@\")")
         return
     plan.warnings.append(
-        f"container {plan.container.name if plan.container else ''} runs a shell script that reads no parameters: "
-        f"it runs as written, without the runtime's flags ({' '.join(runtime_args[:4])} ...); the weights are at "
-        f"${constants.MODEL_PATH_ENV}. Add \"$@\" to the script to receive them"
+        f"container {name} runs a shell script that reads no parameters: it runs as written, without the runtime's "
+        f"flags ({' '.join(runtime_args[:4])} ...); the weights are at ${constants.MODEL_PATH_ENV}. Add \"$@\" to "
+        "the script to receive them"
     )
 
 
