@@ -34,12 +34,10 @@ from webhook.resolve import namespace_rule, resolve_model, resolve_runtime
 
 PREDICTOR = ("spec", "predictor")
 MODEL = PREDICTOR + ("model",)
-# KServe's own ClusterServingRuntimes (config/runtimes of KServe v0.15): names KServe resolves, not infergate.
-KSERVE_RUNTIMES = (
-    "kserve-huggingfaceserver", "kserve-huggingfaceserver-multinode", "kserve-lgbserver", "kserve-mlserver",
-    "kserve-paddleserver", "kserve-pmmlserver", "kserve-sklearnserver", "kserve-tensorflow-serving",
-    "kserve-torchserve", "kserve-tritonserver", "kserve-xgbserver",
-)
+# KServe's own ClusterServingRuntimes are all named kserve-* (config/runtimes of KServe v0.15:
+# kserve-huggingfaceserver, kserve-huggingfaceserver-multinode, kserve-sklearnserver, kserve-tritonserver, ...):
+# names KServe resolves, not infergate.
+KSERVE_RUNTIME_PREFIX = "kserve-"
 # The per-framework predictor fields of KServe's older API.
 FRAMEWORK_FIELDS = ("sklearn", "xgboost", "lightgbm", "tensorflow", "pytorch", "triton", "onnx", "pmml", "paddle", "huggingface")
 
@@ -169,7 +167,7 @@ def admit(patch: PatchBuilder, namespace: str, policy: Policy) -> list[str]:
     if model is None:
         return warnings
     requested = _string_at(patch, MODEL + ("runtime",))
-    if requested in KSERVE_RUNTIMES and requested not in policy.runtimes:
+    if isinstance(requested, str) and requested.startswith(KSERVE_RUNTIME_PREFIX) and requested not in policy.runtimes:
         runtime_name = requested
         warnings.append(f"spec.predictor.model.runtime: {requested} is KServe's own ClusterServingRuntime: kept; "
                         "infergate defaults only resources and replicas")

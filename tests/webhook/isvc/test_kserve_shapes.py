@@ -52,6 +52,8 @@ HANDLED = [
                  None, "kserve-huggingfaceserver", GPU1, id="KServe's own runtime name"),
     pytest.param({"predictor": {"model": {"modelFormat": HF, "runtime": "kserve-huggingfaceserver-multinode", "storageUri": "pvc://llama-70b/model"}}},
                  None, "kserve-huggingfaceserver-multinode", GPU1, id="KServe's multi-node runtime"),
+    pytest.param({"predictor": {"model": {"modelFormat": HF, "runtime": "kserve-vllm", "storageUri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}}},
+                 None, "kserve-vllm", GPU1, id="an older KServe runtime name"),
     pytest.param({"predictor": {"model": {"modelFormat": HF, "storageUri": "hf://distilbert/distilbert-base-uncased",
                                            "resources": {"limits": {"cpu": "1", "memory": "2Gi"}, "requests": {"cpu": "1", "memory": "2Gi"}}}}},
                  None, "vllm", None, id="CPU resources: no GPU added"),
