@@ -15,7 +15,8 @@ SCHEMES = ("pvc", "hf", "s3", "gs", "oci", "oci+native", "local", "https", "http
 DOWNLOADED = ("hf", "s3", "gs", "https", "http", "hdfs", "webhdfs")
 
 _PVC = re.compile(r"^([a-z0-9]([-a-z0-9.]*[a-z0-9])?)(/[A-Za-z0-9._/-]+)?\Z")
-_HF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*(@[A-Za-z0-9._/-]+)?\Z")
+# A revision after `@` (infergate's form) or `:` (KServe's storage initializer: hf://ORG/NAME:REVISION).
+_HF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*([@:][A-Za-z0-9._/-]+)?\Z")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,62}(/[A-Za-z0-9._/=+-]*)?\Z")
 _IMAGE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]*\Z")
 _LOCAL = re.compile(r"^/[A-Za-z0-9._/-]+\Z")

@@ -15,6 +15,7 @@ CASES = [
     pytest.param("oci://n/axaxnpcrorw5/b/models/o/meta/llama-3.1-8b", {"emptyDir": {}}, True, id="OME object storage"),
     pytest.param("https://example.com/m.tar.gz", {"emptyDir": {}}, True, id="https download"),
     pytest.param("hf://meta-llama/Llama-3.1-8B", {"emptyDir": {}}, True, id="hf download"),
+    pytest.param("hf://meta-llama/Llama-3.1-8B:5206a32", {"emptyDir": {}}, True, id="hf with KServe's :revision"),
 ]
 
 
