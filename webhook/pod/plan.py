@@ -117,6 +117,13 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         group = group_identity({**metadata, "namespace": namespace})
     except PodFieldError as exc:
         raise InvalidValue(str(exc), exc.field) from None
+    demoted = None
+    if class_reason.startswith("serving pod") and found_rule and workload_class not in found_rule.workload_classes:
+        # Recognised as serving by its labels or image, not claimed: a namespace that may not run inference
+        # keeps it in its default class rather than refusing it.
+        demoted = (f"serves a model ({class_reason}) but namespace {namespace} may not run {workload_class} "
+                   f"workloads: it gets the namespace's default class {default_class}")
+        workload_class, class_reason = default_class, "the namespace's default class"
     asks = accelerators.read(pod, defaults.gpu_resource)
 
     plan = PodPlan(
@@ -127,6 +134,7 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         group=group,
         accelerator=defaults.gpu_resource,
         readmission=constants.INJECTED_ANNOTATION in annotations,
+        warnings=[demoted] if demoted else [],
     )
     if model_name is None:
         rule = found_rule

@@ -82,3 +82,10 @@ def test_serving_pod_with_gpus_gets_placement_wiring(policy):
     mutate_pod(edited, "ml", policy)
     assert edited["spec"]["tolerations"] and edited["spec"]["affinity"]["nodeAffinity"]
     assert {"name": "dshm", "mountPath": "/dev/shm"} in edited["spec"]["containers"][0]["volumeMounts"]
+
+
+def test_recognised_serving_pod_in_a_training_only_namespace_keeps_the_default(restricted_policy):
+    edited = pod(None, labels={"app": "qwen"}, containers=[VLLM])
+    mutation = mutate_pod(edited, "team-small", restricted_policy)
+    assert edited["metadata"]["labels"]["infergate.io/workload"] == "training"
+    assert any("may not run inference" in w for w in mutation.warnings)
