@@ -23,7 +23,7 @@ class _Container(_Open):
     env: list[dict[str, Any]] | None = None
     ports: list[dict[str, Any]] | None = None
     volume_mounts: list[dict[str, Any]] | None = Field(None, alias="volumeMounts")
-    resources: dict[str, dict[str, str | int] | None] | None = None
+    resources: dict[str, dict[str, str | int | float] | None] | None = None
 
 
 class _PodSpec(_Open):

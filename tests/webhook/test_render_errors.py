@@ -37,3 +37,10 @@ def test_bad_input(policy, tmp_path, capsys, text, code, words):
     assert str(path) in err
     for word in words:
         assert word in err, err
+
+
+def test_yaml_numbers_in_resources_are_quantities(policy, tmp_path, capsys):
+    path = tmp_path / "pod.yaml"
+    path.write_text("apiVersion: v1\nkind: Pod\nmetadata: {name: p, namespace: ml}\nspec:\n  containers:\n"
+                    "  - {name: a, image: x, resources: {limits: {cpu: 0.5, memory: 1Gi, nvidia.com/gpu: 1}}}\n")
+    assert main([str(path)], policy, as_patch=False, namespace=None) == 0, capsys.readouterr().err
