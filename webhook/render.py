@@ -1,6 +1,8 @@
 """`infergate render`: objects as the webhook would admit them, without a cluster.
 
 It builds the same AdmissionRequest the API server would send and runs the same decision code as the server.
+Workloads (Deployments, LeaderWorkerSets, JobSets, ...) are never sent to the webhook; their pods are, so each
+of their pod templates is shown as the webhook would admit the first pod made from it (webhook/templates.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import yaml
 from policies.loader import Policy
 from webhook.admission import Decision, decide
 from webhook.review import AdmissionRequest, GroupVersionKind
+from webhook.templates import as_pod, template_pods, write_back
 
 
 # Deeper objects are refused before any code walks them: Kubernetes objects are a few dozen levels deep at most.
@@ -111,9 +114,31 @@ def admission_request(obj: dict[str, Any], namespace: str | None) -> AdmissionRe
 def render_object(source: str, obj: dict[str, Any], policy: Policy, namespace: str | None = None) -> Rendered:
     original = copy.deepcopy(obj)
     request = admission_request(copy.deepcopy(obj), namespace)
+    if request.kind.kind not in ("Pod", "InferenceService") and template_pods(obj):
+        return _render_templates(source, original, request.namespace or "default", policy)
     decision = decide(request, policy, mutate=True)
     admitted = jsonpatch.apply_patch(original, decision.patch) if decision.patch else copy.deepcopy(original)
     return Rendered(source, original, admitted, decision)
+
+
+def _render_templates(source: str, original: dict[str, Any], namespace: str, policy: Policy) -> Rendered:
+    """A workload: each pod template as the webhook would admit the first pod its controller creates from it.
+    A denial of any of them is the object's; the patch is the object's own (its templates changed)."""
+    admitted = copy.deepcopy(original)
+    warnings: list[str] = []
+    for template in template_pods(original):
+        pod = as_pod(original, template, namespace)
+        request = admission_request(copy.deepcopy(pod), namespace)
+        decision = decide(request, policy, mutate=True)
+        warnings += [f"{template.role}: {w}" for w in decision.warnings]
+        if not decision.allowed:
+            decision.message = f"{template.role} (pod {template.name}): {decision.message}"
+            decision.warnings = warnings
+            return Rendered(source, original, original, decision)
+        if template.write_back:
+            write_back(admitted, template, jsonpatch.apply_patch(pod, decision.patch) if decision.patch else pod)
+    patch = jsonpatch.make_patch(original, admitted).patch
+    return Rendered(source, original, admitted, Decision(str(original.get("kind")), patch=patch, warnings=warnings))
 
 
 def render_files(paths: list[str], policy: Policy, namespace: str | None = None) -> list[Rendered]:
