@@ -116,18 +116,20 @@ def _leader_worker_set(
     return GroupIdentity(f"{namespace}/{lws}-{group_index}", size, rank, role, "LeaderWorkerSet")
 
 
+def is_model_server(container: Any) -> bool:
+    """A container that runs a known model server, by its image or its command line."""
+    if not isinstance(container, dict):
+        return False
+    image = container.get("image")
+    if isinstance(image, str) and _SERVING_IMAGE.search(image.rsplit("@", 1)[0]):
+        return True
+    words = [w for key in ("command", "args") for w in (container.get(key) or []) if isinstance(w, str)]
+    return bool(_SERVING_COMMAND.search(" ".join(words)))
+
+
 def _runs_model_server(spec: dict[str, Any] | None) -> bool:
     containers = spec.get("containers") if isinstance(spec, dict) else None
-    for container in containers if isinstance(containers, list) else ():
-        if not isinstance(container, dict):
-            continue
-        image = container.get("image")
-        if isinstance(image, str) and _SERVING_IMAGE.search(image.rsplit("@", 1)[0]):
-            return True
-        words = [w for key in ("command", "args") for w in (container.get(key) or []) if isinstance(w, str)]
-        if _SERVING_COMMAND.search(" ".join(words)):
-            return True
-    return False
+    return any(is_model_server(c) for c in containers) if isinstance(containers, list) else False
 
 
 def serving_markers(metadata: dict[str, Any], spec: dict[str, Any] | None = None) -> str | None:

@@ -22,12 +22,10 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from infergate import constants
+from infergate.workloads import is_model_server
 from webhook.errors import AdmissionDenied
 from webhook.pod.accelerators import PodAccelerators
 
-_SERVER_IMAGE = re.compile(constants.SERVING_IMAGE_PATTERN)
-_SERVER_COMMAND = re.compile(constants.SERVING_COMMAND_PATTERN)
 _MODEL_FLAG = re.compile(r"^--(model|model-path|model-id|model_name|model-dir|model_dir)(=|\Z)")
 SHELLS = ("sh", "bash", "dash", "ash", "zsh", "ksh")
 _READS_PARAMETERS = re.compile(r"\$(\{?[@*1-9]|\{?0)")
@@ -42,11 +40,8 @@ class ServingContainer:
 
 
 def _looks_like_server(container: dict[str, Any]) -> bool:
-    image = container.get("image")
-    if isinstance(image, str) and _SERVER_IMAGE.search(image.rsplit("@", 1)[0]):
-        return True
     words = [w for key in ("command", "args") for w in (container.get(key) or []) if isinstance(w, str)]
-    return bool(_SERVER_COMMAND.search(" ".join(words))) or any(_MODEL_FLAG.match(w) for w in words)
+    return is_model_server(container) or any(_MODEL_FLAG.match(w) for w in words)
 
 
 def choose(pod: dict[str, Any], runtime_container: str, accelerators: PodAccelerators) -> ServingContainer:

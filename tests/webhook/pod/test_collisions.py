@@ -5,7 +5,6 @@ from __future__ import annotations
 import copy
 
 import jsonpatch
-import pytest
 
 from tests.podkit import pod
 from webhook.pod.mutator import mutate_pod
