@@ -231,7 +231,8 @@ def _resolve_gpus(plan: PodPlan, asks: PodAccelerators, rule: NamespaceRule, ann
     if other is not None:
         # Another vendor's GPUs: the user's container keeps them, and they are the count the templates see.
         plan.accelerator, container_gpus = other
-        plan.gpu_product = product and plan.gpu_product  # the model's product is an NVIDIA node label
+        if not product:
+            plan.gpu_product = None  # the model's product is an NVIDIA node label
     else:
         container_gpus = own.amounts.get(resource) if own is not None else None
     container_field = f"spec.containers[{own.index}].resources.limits[{plan.accelerator}]" if own is not None else None

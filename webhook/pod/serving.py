@@ -50,13 +50,14 @@ def choose(pod: dict[str, Any], runtime_container: str, accelerators: PodAcceler
     scored: list[tuple[int, str, list[str]]] = []
     for container in containers:
         name = container.get("name")
-        signs = [why for why, weight, present in (
+        weighed = (
             ("asks for GPUs", 2, name in with_gpus),
             ("runs a model server", 2, _looks_like_server(container)),
             (f"is named {runtime_container}", 1, name == runtime_container),
-        ) if present for _ in range(weight)]
-        if signs:
-            scored.append((len(signs), name, list(dict.fromkeys(signs))))
+        )
+        score = sum(weight for _, weight, present in weighed if present)
+        if score:
+            scored.append((score, name, [sign for sign, _, present in weighed if present]))
     if not scored:
         return ServingContainer(runtime_container, False, "added")
     best = max(score for score, _, _ in scored)
