@@ -107,8 +107,8 @@ def by_name(items: list[dict]) -> dict[str, dict]:
 
 def assert_no_user_field_lost(original: dict, admitted: dict) -> None:
     for path, value in leaves(original):
-        if "containers" in path or "initContainers" in path:
-            continue  # compared container by container below: ours may be inserted among them
+        if "containers" in path or "initContainers" in path or value is None:
+            continue  # containers are compared one by one below (ours may be among them); null is absent in Kubernetes
         assert at(admitted, path) == value, f"{'.'.join(map(str, path))} changed"
     for key in ("containers", "initContainers"):
         ours = by_name((admitted.get("spec") or {}).get(key) or [])

@@ -108,3 +108,73 @@ def test_realworld_shapes(original):
     labels = admitted["metadata"]["labels"]
     if original["metadata"]["annotations"].get("infergate.io/model") or set(original["metadata"]["labels"]) - {"component"}:
         assert labels["infergate.io/workload"] == "inference", "a serving pod is never training by default"
+
+
+junk = st.sampled_from([5, "x", ["x"], {"a": 1}, None, True])
+formats = st.sampled_from(["huggingface", "sklearn", "xgboost", "tensorflow", "triton", "onnx", "safetensors"])
+uris = st.sampled_from(["hf://meta-llama/Llama-3.1-8B-Instruct", "hf://Qwen/Qwen2.5-0.5B:main", "s3://bucket/m", "gs://kfserving-examples/models/x",
+                        "pvc://llama/model", "https://example.com/m.tar.gz", "oci://quay.io/x/m:1", "oci+native://quay.io/x/m:1", "ftp://x"])
+runtimes = st.sampled_from([None, "vllm", "sglang", "kserve-huggingfaceserver", "kserve-sklearnserver", "tgi"])
+
+
+def maybe_junk(draw: st.DrawFn, value: Any) -> Any:
+    return draw(junk) if draw(st.integers(0, 9)) == 0 else value
+
+
+@st.composite
+def kserve(draw: st.DrawFn) -> dict[str, Any]:
+    model: dict[str, Any] = {"modelFormat": maybe_junk(draw, {"name": draw(formats)})}
+    where = draw(st.sampled_from(["storageUri", "storageUris", "model_id", "none"]))
+    if where == "storageUri":
+        model["storageUri"] = maybe_junk(draw, draw(uris))
+    elif where == "storageUris":
+        model["storageUris"] = maybe_junk(draw, [{"uri": draw(uris), "mountPath": "/mnt/models"}])
+    elif where == "model_id":
+        model["args"] = ["--model_name=m", "--model_id=meta-llama/Llama-3.1-8B-Instruct"]
+    runtime = draw(runtimes)
+    if runtime:
+        model["runtime"] = maybe_junk(draw, runtime)
+    if draw(st.booleans()):
+        limits = draw(st.sampled_from([{"cpu": "1", "memory": "2Gi"}, {"nvidia.com/gpu": "2"}, {"amd.com/gpu": "1"}, {"nvidia.com/gpu": "16"}]))
+        model["resources"] = maybe_junk(draw, {"limits": limits})
+    predictor: dict[str, Any] = {"model": model}
+    if draw(st.integers(0, 5)) == 0:
+        predictor = draw(st.sampled_from([{"sklearn": {"storageUri": "gs://x/y"}}, {"containers": [{"name": "c", "image": "i"}]}]))
+    annotations = {}
+    if draw(st.booleans()):
+        annotations["infergate.io/model"] = maybe_junk(draw, draw(st.sampled_from(["llama-3.1-8b-instruct", "deepseek-r1", "gpt-9"])))
+    metadata = {"name": "svc", "namespace": "ml", "annotations": annotations}
+    return {"apiVersion": "serving.kserve.io/v1beta1", "kind": "InferenceService", "metadata": metadata, "spec": {"predictor": predictor}}
+
+
+@st.composite
+def ome(draw: st.DrawFn) -> dict[str, Any]:
+    spec: dict[str, Any] = {}
+    if draw(st.booleans()):
+        spec["model"] = {"name": maybe_junk(draw, draw(st.sampled_from(["llama-3.1-8b-instruct", "llama-3.1-70b-instruct", "deepseek-r1"])))}
+    else:
+        legacy: dict[str, Any] = {"baseModel": "llama-3.1-8b-instruct"}
+        if draw(st.booleans()):
+            legacy["runtime"] = draw(st.sampled_from(["vllm", "sglang"]))
+        spec["predictor"] = {"model": legacy}
+    for component in draw(st.sets(st.sampled_from(["engine", "decoder", "router"]))):
+        part: dict[str, Any] = {}
+        if draw(st.booleans()):
+            part["runner"] = maybe_junk(draw, {"resources": {"limits": {"nvidia.com/gpu": draw(st.sampled_from(["1", "4", "8"]))}}})
+        if draw(st.booleans()):
+            part["leader"] = maybe_junk(draw, {"runner": maybe_junk(draw, {})})
+        if draw(st.booleans()):
+            part["minReplicas"] = maybe_junk(draw, 1)
+        spec[component] = maybe_junk(draw, part)
+    return {"apiVersion": "ome.io/v1beta1", "kind": "InferenceService", "metadata": {"name": "svc", "namespace": "ml"}, "spec": spec}
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.one_of(kserve(), ome()))
+def test_realworld_inference_services(original):
+    decision, admitted = admit(POLICY, copy.deepcopy(original))
+    if not decision.allowed:
+        assert 400 <= decision.code < 500 and decision.message.startswith("InferenceService ml/svc"), decision.message
+        return
+    assert_no_user_field_lost(original, admitted)
+    assert admit(POLICY, admitted)[0].patch == [], "admitting the output again changes nothing"
