@@ -104,8 +104,21 @@ def test_self_signed_without_the_ca_says_what_to_do() -> None:
     assert "--set-file tls.caCert=" in result.stderr
 
 
-def test_unknown_tls_mode_is_refused(self_signed: SelfSigned) -> None:
-    result = helm("template", "infergate", str(CHART), "--set", "tls.mode=manual", *_ca(self_signed))
+@pytest.mark.parametrize(("values", "message"), [
+    (["tls.mode=manual"], "at '/tls/mode': value must be one of 'self-signed', 'cert-manager'"),
+    (["webhook.failurePolicy=Sometimes"], "at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'"),
+    (["webhok.replicas=3"], "additional properties 'webhok' not allowed"),
+    (["scheduler.replicas=0"], "at '/scheduler/replicas'"),
+])
+def test_values_schema_names_the_mistake(values: list[str], message: str, self_signed: SelfSigned) -> None:
+    sets = [arg for value in values for arg in ("--set", value)]
+    result = helm("template", "infergate", str(CHART), *sets, *_ca(self_signed))
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_unknown_tls_mode_is_refused_without_the_schema_too(self_signed: SelfSigned) -> None:
+    result = helm("template", "infergate", str(CHART), "--skip-schema-validation", "--set", "tls.mode=manual",
+                  *_ca(self_signed))
     assert result.returncode != 0 and "tls.mode must be self-signed or cert-manager" in result.stderr
 
 
