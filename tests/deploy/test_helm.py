@@ -185,3 +185,15 @@ def test_policy_from_values_replaces_and_adds_files(self_signed: SelfSigned, tmp
         old = one(default, "Deployment", name)["spec"]["template"]["metadata"]["annotations"]
         new = one(changed, "Deployment", name)["spec"]["template"]["metadata"]["annotations"]
         assert old["checksum/policy"] != new["checksum/policy"]
+
+
+def test_the_packaged_chart_renders_the_same(self_signed: SelfSigned, tmp_path: Path) -> None:
+    """files/ links into deploy/base (one copy of the policy and the scheduler configuration); `helm package`
+    must resolve the links, so a published chart carries the files themselves."""
+    result = helm("package", str(CHART), "-d", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    [package] = tmp_path.glob("infergate-*.tgz")
+    result = helm("template", "infergate", str(package), *_ca(self_signed))
+    assert result.returncode == 0, result.stderr
+    packaged = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert packaged == helm_template(*_ca(self_signed))
