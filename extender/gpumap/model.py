@@ -63,23 +63,33 @@ class Figures:
         }
 
 
-def _gpu_arrays(state: ClusterState, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(free milli per GPU, mask of real GPUs) for the given rows."""
-    free = state.gpu_free[rows]
-    real = np.arange(free.shape[1])[None, :] < state.gpu_count[rows][:, None]
-    return free, real
+@dataclass(frozen=True)
+class _PerRow:
+    """Per node row: GPUs, wholly free GPUs, free milli, and stranded milli (free on partly taken GPUs)."""
+
+    gpus: np.ndarray
+    free_gpus: np.ndarray
+    free_milli: np.ndarray
+    stranded: np.ndarray
+
+    @classmethod
+    def of(cls, state: ClusterState, rows: np.ndarray) -> _PerRow:
+        free = state.gpu_free[rows]
+        real = np.arange(free.shape[1])[None, :] < state.gpu_count[rows][:, None]
+        partly = real & (free > 0) & (free < MILLI_PER_GPU)
+        return cls(real.sum(axis=1), (real & (free >= MILLI_PER_GPU)).sum(axis=1),
+                   np.where(real, free, 0).sum(axis=1), np.where(partly, free, 0).sum(axis=1))
 
 
 def figures(state: ClusterState, reserved_milli: int = 0) -> Figures:
     rows = state.rows()
-    free, real = _gpu_arrays(state, rows)
-    capacity = int(real.sum()) * MILLI_PER_GPU
-    used = capacity - int(free[real].sum())
-    partly = real & (free > 0) & (free < MILLI_PER_GPU)
+    per_row = _PerRow.of(state, rows)
+    gpus = int(per_row.gpus.sum())
+    capacity = gpus * MILLI_PER_GPU
     return Figures(
-        nodes=len(rows), gpu_nodes=int((state.gpu_count[rows] > 0).sum()), gpus=int(real.sum()),
-        capacity=capacity, allocated=used - reserved_milli, reserved=reserved_milli,
-        stranded=int(free[partly].sum()), free_gpus=int((real & (free >= MILLI_PER_GPU)).sum()),
+        nodes=len(rows), gpu_nodes=int((per_row.gpus > 0).sum()), gpus=gpus, capacity=capacity,
+        allocated=capacity - int(per_row.free_milli.sum()) - reserved_milli, reserved=reserved_milli,
+        stranded=int(per_row.stranded.sum()), free_gpus=int(per_row.free_gpus.sum()),
     )
 
 
@@ -163,8 +173,7 @@ def _aggregates(state: ClusterState, index: GroupIndex, book: GangBook) -> list[
     rows = state.rows()
     which = index.row_group[rows]
     count = len(index.groups)
-    free, real = _gpu_arrays(state, rows)
-    partly = real & (free > 0) & (free < MILLI_PER_GPU)
+    per_row = _PerRow.of(state, rows)
     reserved_on_row = np.zeros(state.capacity_rows, dtype=np.int64)
     for reservation in book.reservations.values():
         for slot in reservation.slots:
@@ -174,10 +183,8 @@ def _aggregates(state: ClusterState, index: GroupIndex, book: GangBook) -> list[
     def total(values: np.ndarray) -> list[int]:
         return np.bincount(which, weights=values, minlength=count).astype(np.int64).tolist()
 
-    gpus = total(real.sum(axis=1))
-    free_gpus = total((real & (free >= MILLI_PER_GPU)).sum(axis=1))
-    free_milli = total(np.where(real, free, 0).sum(axis=1))
-    stranded = total(np.where(partly, free, 0).sum(axis=1))
+    gpus, free_gpus = total(per_row.gpus), total(per_row.free_gpus)
+    free_milli, stranded = total(per_row.free_milli), total(per_row.stranded)
     reserved = total(reserved_on_row[rows])
     lines = []
     for i, group in enumerate(index.groups):

@@ -104,8 +104,21 @@ def test_self_signed_without_the_ca_says_what_to_do() -> None:
     assert "--set-file tls.caCert=" in result.stderr
 
 
-def test_unknown_tls_mode_is_refused(self_signed: SelfSigned) -> None:
-    result = helm("template", "infergate", str(CHART), "--set", "tls.mode=manual", *_ca(self_signed))
+@pytest.mark.parametrize(("values", "message"), [
+    (["tls.mode=manual"], "at '/tls/mode': value must be one of 'self-signed', 'cert-manager'"),
+    (["webhook.failurePolicy=Sometimes"], "at '/webhook/failurePolicy': value must be one of 'Fail', 'Ignore'"),
+    (["webhok.replicas=3"], "additional properties 'webhok' not allowed"),
+    (["scheduler.replicas=0"], "at '/scheduler/replicas'"),
+])
+def test_values_schema_names_the_mistake(values: list[str], message: str, self_signed: SelfSigned) -> None:
+    sets = [arg for value in values for arg in ("--set", value)]
+    result = helm("template", "infergate", str(CHART), *sets, *_ca(self_signed))
+    assert result.returncode != 0 and message in result.stderr, result.stderr
+
+
+def test_unknown_tls_mode_is_refused_without_the_schema_too(self_signed: SelfSigned) -> None:
+    result = helm("template", "infergate", str(CHART), "--skip-schema-validation", "--set", "tls.mode=manual",
+                  *_ca(self_signed))
     assert result.returncode != 0 and "tls.mode must be self-signed or cert-manager" in result.stderr
 
 
@@ -172,3 +185,15 @@ def test_policy_from_values_replaces_and_adds_files(self_signed: SelfSigned, tmp
         old = one(default, "Deployment", name)["spec"]["template"]["metadata"]["annotations"]
         new = one(changed, "Deployment", name)["spec"]["template"]["metadata"]["annotations"]
         assert old["checksum/policy"] != new["checksum/policy"]
+
+
+def test_the_packaged_chart_renders_the_same(self_signed: SelfSigned, tmp_path: Path) -> None:
+    """files/ links into deploy/base (one copy of the policy and the scheduler configuration); `helm package`
+    must resolve the links, so a published chart carries the files themselves."""
+    result = helm("package", str(CHART), "-d", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    [package] = tmp_path.glob("infergate-*.tgz")
+    result = helm("template", "infergate", str(package), *_ca(self_signed))
+    assert result.returncode == 0, result.stderr
+    packaged = [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+    assert packaged == helm_template(*_ca(self_signed))

@@ -1,5 +1,9 @@
 """The install against a real API server and a real kube-scheduler (the local control plane of devcluster/).
 
+Every check runs twice, in a control plane each: on the self-signed overlay applied with kubectl, and on the Helm
+chart installed with `helm install` (self-signed mode, the Secret created from the same `infergate certs`
+output). tests/deploy/test_helm_e2e.py covers what only Helm does (upgrade, uninstall).
+
 - The whole self-signed rendering is applied with strict validation: every object is one the API server
   accepts, as written.
 - With the webhook configurations in place and no webhook answering, pod creation fails in an opted-in
@@ -38,29 +42,38 @@ import yaml
 from devcluster import ClusterError, LocalCluster, default_bin_dir
 from devcluster.cluster import Component, free_port
 from tests.clusterkit import running_cluster
-from tests.deploy.conftest import DEPLOY, SelfSigned, infergate_path
+from tests.deploy.conftest import DEPLOY, NAMESPACE, Manifest, SelfSigned, find, helm_install, infergate_path
 
 pytestmark = pytest.mark.e2e
 
-NAMESPACE = "infergate-system"
 SCHEDULER_ACCOUNT = f"system:serviceaccount:{NAMESPACE}:infergate-scheduler"
 WEBHOOK_ACCOUNT = f"system:serviceaccount:{NAMESPACE}:infergate-webhook"
 
 
+@pytest.fixture(scope="module", params=["kustomize", "helm"])
+def installer(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+def cluster(installer: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
     # No default scheduler: the one kube-scheduler here is ours.
-    yield from running_cluster(tmp_path_factory.mktemp("install-cluster"), scheduler_config=None)
+    yield from running_cluster(tmp_path_factory.mktemp(f"install-cluster-{installer}"), scheduler_config=None)
 
 
 @pytest.fixture(scope="module")
-def installed(cluster: LocalCluster, self_signed: SelfSigned, tmp_path_factory: pytest.TempPathFactory) -> str:
-    """The self-signed overlay, applied as `kubectl apply -k` would (rendered by the same kustomize)."""
+def installed(cluster: LocalCluster, installer: str, self_signed: SelfSigned,
+              tmp_path_factory: pytest.TempPathFactory) -> Manifest:
+    """The objects installed: the self-signed overlay as `kubectl apply -k` applies it (rendered by the same
+    kustomize), or the chart as `helm install` installs it, with the Secret made as docs/install.md says."""
+    if installer == "helm":
+        return helm_install(cluster, self_signed)
     manifest = tmp_path_factory.mktemp("install") / "infergate.yaml"
     manifest.write_text(yaml.safe_dump_all(self_signed.docs, sort_keys=False))
     result = cluster.kubectl("apply", "--validate=strict", "-f", str(manifest), timeout=120)
     assert result.returncode == 0, f"kubectl apply failed:\n{result.stderr}"
-    return result.stdout
+    return self_signed.docs
+
 
 
 def _namespace(cluster: LocalCluster, name: str, labels: dict[str, str] | None = None) -> str:
@@ -96,8 +109,8 @@ def _create(cluster: LocalCluster, obj: dict[str, Any]) -> subprocess.CompletedP
 # --- the manifests, applied ------------------------------------------------------------------------------
 
 
-def test_the_install_applies_strictly(cluster: LocalCluster, installed: str, self_signed: SelfSigned) -> None:
-    for doc in self_signed.docs:
+def test_the_install_applies_strictly(cluster: LocalCluster, installed: Manifest, self_signed: SelfSigned) -> None:
+    for doc in installed:
         kind, name = doc["kind"], doc["metadata"]["name"]
         args = ["get", kind, name] + (["-n", doc["metadata"]["namespace"]] if "namespace" in doc["metadata"] else [])
         assert cluster.kubectl(*args).returncode == 0, f"{kind} {name} was not created"
@@ -118,7 +131,7 @@ def test_the_install_applies_strictly(cluster: LocalCluster, installed: str, sel
         assert base64.b64decode(hook["clientConfig"]["caBundle"]) == (self_signed.tls / "ca.crt").read_bytes()
 
 
-def test_failure_policy_and_namespace_scope(cluster: LocalCluster, installed: str) -> None:
+def test_failure_policy_and_namespace_scope(cluster: LocalCluster, installed: Manifest) -> None:
     opted_in = {"infergate.io/injection": "enabled"}
     # No webhook pod runs here (no scheduler for them, no kubelet), so every call to the webhook fails.
     refused = _create(cluster, _pod("refused", _namespace(cluster, "opted-in", opted_in)))
@@ -148,7 +161,7 @@ def test_failure_policy_and_namespace_scope(cluster: LocalCluster, installed: st
             cluster.kubectl("-n", namespace, "delete", "pod", f"excluded-{namespace}", "--wait=false")
 
 
-def test_priority_classes_accept_what_the_webhook_injects(cluster: LocalCluster, installed: str) -> None:
+def test_priority_classes_accept_what_the_webhook_injects(cluster: LocalCluster, installed: Manifest) -> None:
     namespace = _namespace(cluster, "priorities")
     accepted = _pod("inference", namespace, priorityClassName="infergate-inference", priority=1000000)
     assert _create(cluster, accepted).returncode == 0
@@ -177,7 +190,9 @@ def _token_kubeconfig(cluster: LocalCluster, account: str, path: Path) -> Path:
     return path
 
 
-def test_service_account_tokens_get_exactly_their_rights(cluster: LocalCluster, installed: str, tmp_path: Path) -> None:
+def test_service_account_tokens_get_exactly_their_rights(
+    cluster: LocalCluster, installed: Manifest, tmp_path: Path
+) -> None:
     webhook = _token_kubeconfig(cluster, "infergate-webhook", tmp_path / "webhook.kubeconfig")
     denied = cluster.kubectl("get", "pods", "-A", kubeconfig=webhook)
     assert denied.returncode != 0 and "forbidden" in denied.stderr.lower(), denied.stderr
@@ -190,13 +205,13 @@ def test_service_account_tokens_get_exactly_their_rights(cluster: LocalCluster, 
     assert deleting.returncode != 0 and "forbidden" in deleting.stderr.lower()
 
 
-def test_the_webhook_account_can_do_nothing(cluster: LocalCluster, installed: str) -> None:
+def test_the_webhook_account_can_do_nothing(cluster: LocalCluster, installed: Manifest) -> None:
     for args in (["get", "pods", "-A"], ["list", "nodes"], ["get", "secrets", "-n", NAMESPACE],
                  ["get", "configmaps", "-n", NAMESPACE], ["create", "events", "-n", NAMESPACE]):
         assert not _can(cluster, WEBHOOK_ACCOUNT, *args), args
 
 
-def test_the_scheduler_account_can_do_what_both_containers_need(cluster: LocalCluster, installed: str) -> None:
+def test_the_scheduler_account_can_do_what_both_containers_need(cluster: LocalCluster, installed: Manifest) -> None:
     needed = [
         ["list", "nodes"], ["watch", "nodes"], ["list", "pods", "-A"], ["watch", "pods", "-A"],
         ["patch", "pods", "-A"], ["update", "pods", "-A"],
@@ -339,7 +354,7 @@ class Scheduler:
 
 
 @pytest.fixture(scope="module")
-def scheduler(cluster: LocalCluster, installed: str, self_signed: SelfSigned,
+def scheduler(cluster: LocalCluster, installed: Manifest, self_signed: SelfSigned,
               tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scheduler]:
     runner = Scheduler(cluster, self_signed.tls, tmp_path_factory.mktemp("scheduler"))
     try:
@@ -349,7 +364,7 @@ def scheduler(cluster: LocalCluster, installed: str, self_signed: SelfSigned,
 
 
 @pytest.fixture(scope="module")
-def gpu_nodes(cluster: LocalCluster, installed: str) -> list[str]:
+def gpu_nodes(cluster: LocalCluster, installed: Manifest) -> list[str]:
     return cluster.add_gpu_nodes(2, gpus_per_node=8, name_prefix="install")
 
 
@@ -446,15 +461,14 @@ def test_kube_scheduler_sends_gpu_pods_to_the_extender(
 
 
 def test_the_scheduler_pod_with_the_real_extender(
-    cluster: LocalCluster, scheduler: Scheduler, self_signed: SelfSigned, gpu_nodes: list[str],
-    tmp_path: Path,
+    cluster: LocalCluster, installed: Manifest, scheduler: Scheduler, self_signed: SelfSigned,
+    gpu_nodes: list[str], tmp_path: Path,
 ) -> None:
     """Both containers of the scheduler pod, as the Deployment runs them, with the account's permissions only."""
     # The policy directory as the kubelet mounts the ConfigMap: its keys as files.
     policy = tmp_path / "policy"
     policy.mkdir()
-    config_map = next(d for d in self_signed.docs if d["kind"] == "ConfigMap"
-                      and d["metadata"]["name"].startswith("infergate-policy-"))
+    [config_map] = find(installed, "ConfigMap", "infergate-policy")
     for name, text in config_map["data"].items():
         (policy / name).write_text(text)
     port = free_port()

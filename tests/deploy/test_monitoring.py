@@ -231,3 +231,25 @@ def test_the_extender_serves_metrics_alone_on_its_metrics_port(tmp_path: Path) -
             assert get(path)[0] in (404, 405), path
     finally:
         process.stop()
+
+
+def test_the_rules_and_the_dashboard_are_well_formed() -> None:
+    rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())
+    assert (rule["apiVersion"], rule["kind"]) == ("monitoring.coreos.com/v1", "PrometheusRule")
+    alerts = [r for group in rule["spec"]["groups"] for r in group["rules"]]
+    assert len({a["alert"] for a in alerts}) == len(alerts), "alert names repeat"
+    for alert in alerts:
+        assert alert["labels"]["severity"] in ("critical", "warning", "info"), alert["alert"]
+        assert alert["annotations"]["summary"] and alert["annotations"]["description"], alert["alert"]
+        assert re.fullmatch(r"\d+[smh]", alert.get("for", "0s")), alert["alert"]
+
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text())
+    panels = dashboard["panels"]
+    assert len({p["id"] for p in panels}) == len(panels), "panel ids repeat"
+    assert [v["name"] for v in dashboard["templating"]["list"]] == ["datasource"]
+    for panel in panels:
+        assert {"x", "y", "w", "h"} <= set(panel["gridPos"]), panel["title"]
+        assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24, panel["title"]
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "${datasource}", panel["title"]
+            assert panel["targets"], panel["title"]
