@@ -86,4 +86,4 @@ def decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decisi
 def _who(kind: str, namespace: str, obj: dict[str, Any]) -> str:
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     name = metadata.get("name") or (str(metadata.get("generateName") or "") + "*" if metadata.get("generateName") else "(unnamed)")
-    return f"{kind} {namespace}/{name}"
+    return f"{'pod' if kind == 'Pod' else kind} {namespace}/{name}"  # as the pod planner names pods
