@@ -16,6 +16,9 @@ from webhook.review import AdmissionRequest
 from webhook.shapes import check_object_shape, check_pod_shape
 
 INFERENCE_SERVICES = {"ome.io": ome.admit, "serving.kserve.io": kserve.admit}
+# KServe's docs still carry v1alpha2 objects (spec.default.predictor) that KServe v0.15 no longer serves; the
+# shipped configuration sends only v1beta1, and render passes the alpha versions through.
+OLD_VERSION_PREFIX = "v1alpha"
 
 
 @dataclass
@@ -57,6 +60,10 @@ def decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decisi
             mutation = mutate_pod(obj, namespace, policy)
             return Decision(kind, patch=mutation.patch if mutate else [], warnings=mutation.warnings)
         admit_isvc = INFERENCE_SERVICES.get(request.kind.group) if kind == "InferenceService" else None
+        if admit_isvc is not None and request.kind.version.startswith(OLD_VERSION_PREFIX):
+            return Decision(kind, warnings=[
+                f"{request.kind.group}/{request.kind.version} is not a version infergate reads ({request.kind.group}/"
+                "v1beta1): passed through untouched"])
         if admit_isvc is not None:
             check_object_shape(obj)
             patch = PatchBuilder(obj)
