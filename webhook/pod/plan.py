@@ -43,7 +43,15 @@ class PodPlan:
     accelerator: str = constants.GPU_RESOURCE
     # Whether the pod already carries infergate's record: a re-admission (reinvocation, or a copy of our output).
     readmission: bool = False
+    # Who places the pod when not the scheduler: "spec.nodeName" (bound by its author) or "DaemonSet NAME" (its
+    # controller pins each pod to a node). Such pods get no schedulerName and no product affinity.
+    placed_by: str | None = None
+    untouched: bool = False  # a DaemonSet's pod without a model: a node agent, left as it is
     warnings: list[str] = field(default_factory=list)
+
+    @property
+    def placed_by_scheduler(self) -> bool:
+        return self.placed_by is None
 
     @property
     def other_vendor(self) -> bool:
@@ -101,6 +109,13 @@ def plan_pod(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         raise
 
 
+def _daemonset(metadata: dict[str, Any]) -> str | None:
+    for owner in metadata.get("ownerReferences") or []:
+        if owner.get("kind") == "DaemonSet" and owner.get("controller"):
+            return str(owner.get("name") or "")
+    return None
+
+
 def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
     metadata = pod.get("metadata") or {}
     annotations: dict[str, str] = metadata.get("annotations") or {}
@@ -110,6 +125,13 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
     defaults = cluster.spec.defaults
     found_rule = cluster.rule_for(namespace)
     default_class = found_rule.default_class if found_rule else constants.TRAINING
+    daemonset = _daemonset(metadata)
+    if daemonset is not None and model_name is None:
+        # Node agents (device plugins, exporters, log shippers): their controller runs one per node; a class, a
+        # scheduler or a GPU requirement of ours would only leave some of them pending.
+        return PodPlan(namespace=namespace, defaults=defaults, workload_class=default_class,
+                       priority_class=defaults.priority_classes[default_class], untouched=True)  # type: ignore[index]
+    node_name = (pod.get("spec") or {}).get("nodeName")
     try:
         workload_class, class_reason = workload_class_of(
             metadata, has_model=model_name is not None, spec=pod.get("spec"), default=default_class
@@ -135,7 +157,9 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         accelerator=defaults.gpu_resource,
         readmission=constants.INJECTED_ANNOTATION in annotations,
         warnings=[demoted] if demoted else [],
+        placed_by=f"DaemonSet {daemonset}" if daemonset is not None else ("spec.nodeName" if node_name else None),
     )
+    _check_priority_class(plan, pod)
     if model_name is None:
         rule = found_rule
         _check_class_allowed(plan, rule, class_reason)
@@ -145,6 +169,7 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         )
         product = annotations.get(constants.GPU_PRODUCT_ANNOTATION)
         plan.gpu_product = values.label_value(constants.GPU_PRODUCT_ANNOTATION, product) if product else None
+        _check_placement(plan, pod, product is not None)
         return plan
 
     rule = namespace_rule(policy, namespace)
@@ -157,6 +182,8 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         annotation_field(constants.RUNTIME_ANNOTATION), model_field,
     )
     plan.container = serving.choose(pod, plan.runtime.spec.container_name, asks)
+    if not plan.container.exists:
+        _check_no_serving_sidecar(pod, asks)
     if not plan.container.exists and (pod.get("spec") or {}).get("containers"):
         others = ", ".join(c.get("name", "") for c in pod["spec"]["containers"])
         plan.warnings.append(
@@ -166,7 +193,68 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         )
     _resolve_gpus(plan, asks, rule, annotations)
     _check_group(plan)
+    _check_placement(plan, pod, constants.GPU_PRODUCT_ANNOTATION in annotations)
     return plan
+
+
+def _check_priority_class(plan: PodPlan, pod: dict[str, Any]) -> None:
+    """One of infergate's priority classes that is not the pod's class is a contradiction, not a choice to
+    overwrite: the class decides preemption (inference is never a victim of training)."""
+    named = (pod.get("spec") or {}).get("priorityClassName")
+    ours = {ref.name: cls for cls, ref in plan.defaults.priority_classes.items()}
+    if named in ours and named != plan.priority_class.name:
+        raise InvalidValue(
+            f"spec.priorityClassName {named} is infergate's class for {ours[named]} workloads, but this pod is "
+            f"{plan.workload_class}; set {constants.WORKLOAD_ANNOTATION}: {ours[named]} or leave priorityClassName out",
+            "spec.priorityClassName",
+        )
+
+
+def _check_placement(plan: PodPlan, pod: dict[str, Any], product_annotated: bool) -> None:
+    """Pods the scheduler does not place, and a product the user's nodeSelector contradicts."""
+    spec = pod.get("spec") or {}
+    selected = (spec.get("nodeSelector") or {}).get(constants.GPU_PRODUCT_LABEL)
+    if plan.gpu_product and selected is not None and selected != plan.gpu_product:
+        if product_annotated:
+            raise InvalidValue(
+                f"spec.nodeSelector[{constants.GPU_PRODUCT_LABEL}] is {selected} but {constants.GPU_PRODUCT_ANNOTATION} "
+                f"asks for {plan.gpu_product}; no node has both: make them agree",
+                f"spec.nodeSelector[{constants.GPU_PRODUCT_LABEL}]",
+            )
+        plan.warnings.append(f"keeps spec.nodeSelector[{constants.GPU_PRODUCT_LABEL}] {selected} over the product "
+                             f"{plan.gpu_product} of model {plan.model.name if plan.model else ''}".rstrip())
+        plan.gpu_product = selected
+    if plan.placed_by is None:
+        return
+    if plan.gpu_milli:
+        raise InvalidValue(
+            f"{constants.GPU_FRACTION_ANNOTATION} needs infergate's scheduler to pick the GPU, but {plan.placed_by} "
+            f"places this pod; remove {'spec.nodeName' if plan.placed_by == 'spec.nodeName' else 'the annotation'} "
+            "or ask for whole GPUs",
+            "spec.nodeName" if plan.placed_by == "spec.nodeName" else annotation_field(constants.GPU_FRACTION_ANNOTATION),
+        )
+    if plan.model is not None or plan.gpus or plan.group is not None:
+        plan.warnings.append(
+            f"{plan.placed_by} places this pod, not the scheduler: infergate sets no schedulerName"
+            + (f" and no node affinity to {plan.gpu_product}" if plan.gpu_product else "")
+            + ("; its group is not placed all-or-nothing" if plan.group is not None else "")
+        )
+
+
+def _check_no_serving_sidecar(pod: dict[str, Any], asks: PodAccelerators) -> None:
+    """A sidecar (an init container with restartPolicy: Always) that runs the model server or asks for GPUs,
+    beside app containers that do not: the runtime would be added as a second server next to it."""
+    for index, container in enumerate((pod.get("spec") or {}).get("initContainers") or []):
+        ask = next((a for a in asks.asks if a.init and a.index == index), None)
+        if ask is None or not ask.sidecar:
+            continue
+        if ask.amounts or serving.looks_like_server(container):
+            raise InvalidValue(
+                f"sidecar {ask.name} (an init container with restartPolicy: Always) "
+                f"{'asks for GPUs' if ask.amounts else 'runs a model server'}; infergate serves the model from a "
+                "container of spec.containers: move the server there",
+                f"spec.initContainers[{index}]",
+            )
 
 
 def _check_class_allowed(plan: PodPlan, rule: NamespaceRule | None, reason: str) -> None:
@@ -228,6 +316,11 @@ def _resolve_gpus(plan: PodPlan, asks: PodAccelerators, rule: NamespaceRule, ann
     name = plan.runtime_container_name
     own = asks.of(name)
     other = asks.other_vendor(name, resource)
+    if other is not None and own is not None and own.amounts.get(resource):
+        raise InvalidValue(
+            f"container {name} asks for both {resource} and {other[0]}; a model is served on one vendor's GPUs",
+            f"spec.containers[{own.index}].resources.limits",
+        )
     if other is not None:
         # Another vendor's GPUs: the user's container keeps them, and they are the count the templates see.
         plan.accelerator, container_gpus = other

@@ -78,7 +78,10 @@ def inject(plan: PodPlan, patch: PatchBuilder) -> None:
     elsewhere = _listens_elsewhere(patch.get(path), plan.runtime.spec.port if plan.runtime else 0)
     for key in ("image", "command", "readinessProbe", "securityContext"):
         if key in rendered and not (key == "readinessProbe" and elsewhere):
-            patch.set_default(path + (key,), rendered[key])
+            if patch.get(path + (key,)) in ("", []):
+                patch.set(path + (key,), rendered[key])  # empty is unset in Kubernetes (omitempty)
+            else:
+                patch.set_default(path + (key,), rendered[key])
     _pass_args(plan, patch, path, rendered["args"])
     for env in rendered.get("env", []):
         patch.ensure_item(path + ("env",), env, by_name(env["name"]))
