@@ -33,7 +33,9 @@ class TemplatePod:
 def _claims(holder: Any) -> list[str]:
     """The volume names a StatefulSet (or LWS) gives its pods from volumeClaimTemplates."""
     templates = holder.get("volumeClaimTemplates") if isinstance(holder, dict) else None
-    names = [(t.get("metadata") or {}).get("name") for t in templates or [] if isinstance(t, dict)]
+    if not isinstance(templates, list):
+        return []
+    names = [t["metadata"].get("name") for t in templates if isinstance(t, dict) and isinstance(t.get("metadata"), dict)]
     return [n for n in names if isinstance(n, str) and n]
 
 
@@ -98,13 +100,16 @@ def _templates(obj: dict[str, Any]) -> Iterator[TemplatePod]:
 
 def as_pod(obj: dict[str, Any], template: TemplatePod, namespace: str) -> dict[str, Any]:
     source = _at(obj, template.path)
-    metadata = copy.deepcopy(source.get("metadata")) if isinstance(source.get("metadata"), dict) else {}
-    metadata["name"] = template.name
-    metadata["namespace"] = namespace
-    if template.labels:
-        metadata["labels"] = {**(metadata.get("labels") or {}), **template.labels}
-    if template.annotations:
-        metadata["annotations"] = {**(metadata.get("annotations") or {}), **template.annotations}
+    metadata = copy.deepcopy(source.get("metadata"))
+    if metadata is None:
+        metadata = {}
+    if isinstance(metadata, dict):  # anything else is left for the pod's shape check to name
+        metadata["name"] = template.name
+        metadata["namespace"] = namespace
+        for key, added in (("labels", template.labels), ("annotations", template.annotations)):
+            own = metadata.get(key)
+            if added and (own is None or isinstance(own, dict)):
+                metadata[key] = {**(own or {}), **added}
     spec = copy.deepcopy(source.get("spec"))
     if template.claims and isinstance(spec, dict):
         # As the StatefulSet controller does: each claim template becomes the pod's volume of that name.

@@ -1,0 +1,54 @@
+"""`infergate render` of workloads whose pod templates hold fields of the wrong type (a string for labels, a
+number for the template's metadata, junk volumeClaimTemplates): a denial naming the template and the field,
+never an exception."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from webhook.render import render_object
+
+LWS = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": {"name": "vllm", "namespace": "ml"},
+       "spec": {"leaderWorkerTemplate": {"size": 2,
+                                         "leaderTemplate": {"metadata": {"labels": {"role": "leader"}},
+                                                            "spec": {"containers": [{"name": "vllm-leader", "image": "vllm/vllm-openai:v0.11.0"}]}},
+                                         "workerTemplate": {"spec": {"containers": [{"name": "vllm-worker", "image": "vllm/vllm-openai:v0.11.0"}]}}}}}
+DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "chat", "namespace": "ml"},
+              "spec": {"template": {"metadata": {"labels": {"app": "chat"}},
+                                    "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}}}
+LEADER = ("spec", "leaderWorkerTemplate", "leaderTemplate")
+
+
+def edited(obj, path, value):
+    obj = copy.deepcopy(obj)
+    node = obj
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = value
+    return obj
+
+
+CASES = [
+    # (object, path, junk, field named)
+    pytest.param(LWS, LEADER + ("metadata", "labels"), "leader", "metadata.labels", id="lws-labels-string"),
+    pytest.param(LWS, LEADER + ("metadata", "annotations"), 1.5, "metadata.annotations", id="lws-annotations-number"),
+    pytest.param(LWS, LEADER + ("metadata",), [], "metadata", id="lws-metadata-list"),
+    pytest.param(DEPLOYMENT, ("spec", "template", "metadata"), "x", "metadata", id="deployment-metadata-string"),
+    pytest.param(DEPLOYMENT, ("spec", "template", "metadata"), True, "metadata", id="deployment-metadata-bool"),
+]
+
+
+@pytest.mark.parametrize(("obj", "path", "junk", "field"), CASES)
+def test_junk_in_templates_is_a_named_denial(policy, obj, path, junk, field):
+    rendered = render_object("f", edited(obj, path, junk), policy, "ml")
+    assert not rendered.decision.allowed and rendered.decision.code == 400
+    assert f"{field}:" in rendered.decision.message and "(pod " in rendered.decision.message, rendered.decision.message
+
+
+@pytest.mark.parametrize("claims", ["x", [5], [{"metadata": 5}], [{"metadata": {"name": 5}}]])
+def test_junk_claim_templates_add_no_volume(policy, claims):
+    obj = edited(LWS, ("spec", "leaderWorkerTemplate", "volumeClaimTemplates"), claims)
+    rendered = render_object("f", obj, policy, "ml")
+    assert rendered.decision.allowed, rendered.decision.message
