@@ -39,13 +39,28 @@ class Decision:
         return "patched" if self.patch else "allowed"
 
 
+# A message quotes the user's values; a 100 kB annotation is not repeated back whole.
+MAX_MESSAGE = 2000
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= MAX_MESSAGE else f"{text[:MAX_MESSAGE]}... ({len(text)} characters)"
+
+
 def _denial(kind: str, exc: AdmissionDenied) -> Decision:
     message = exc.message if not exc.field or exc.field in exc.message else f"{exc.message} (field {exc.field})"
+    message = _shortened(message)
     return Decision(kind, allowed=False, code=exc.code, reason=exc.reason, message=message, field=exc.field)
 
 
 def decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decision:
     """Mutate (or only validate) the request's object. The object is edited in place when mutating."""
+    decision = _decide(request, policy, mutate=mutate)
+    decision.warnings = [_shortened(w) for w in decision.warnings]
+    return decision
+
+
+def _decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decision:
     kind = request.kind.kind or "unknown"
     obj = request.object
     if request.operation not in ("CREATE", "UPDATE") or obj is None:

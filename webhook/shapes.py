@@ -57,6 +57,7 @@ class _Affinity(_Open):
 class _PodSpec(_Open):
     containers: list[_Container] = Field(default_factory=list)
     init_containers: list[_Container] | None = Field(None, alias="initContainers")
+    ephemeral_containers: list[_Named] | None = Field(None, alias="ephemeralContainers")
     volumes: list[_Named] | None = None
     tolerations: list[dict[str, Any]] | None = None
     affinity: _Affinity | None = None
@@ -67,13 +68,14 @@ class _PodSpec(_Open):
 
     @model_validator(mode="after")
     def _unique_names(self) -> _PodSpec:
-        """Kubernetes needs container names unique across containers and init containers; a merge by name
-        could otherwise pick either."""
+        """Kubernetes needs container names unique across containers, init and ephemeral containers; a merge
+        by name could otherwise pick either."""
         seen: set[str] = set()
-        for key, containers in (("initContainers", self.init_containers or []), ("containers", self.containers)):
+        for key, containers in (("initContainers", self.init_containers or []), ("containers", self.containers),
+                                ("ephemeralContainers", self.ephemeral_containers or [])):
             for index, container in enumerate(containers):
                 if container.name in seen:
-                    raise ValueError(f"spec.{key}[{index}].name: container name {container.name!r} is used twice")
+                    raise ValueError(f"spec.{key}[{index}].name: container name {container.name!r:.80} is used twice")
                 seen.add(container.name)
         return self
 

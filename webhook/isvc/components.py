@@ -20,7 +20,7 @@ def _int_at(patch: PatchBuilder, path: Path) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidValue(f"{dotted(path)}: {value!r} is not a whole number", dotted(path))
+        raise InvalidValue(f"{dotted(path)}: {value!r:.80} is not a whole number", dotted(path))
     return value
 
 
@@ -53,7 +53,7 @@ def gpus(patch: PatchBuilder, resources: Path, count: int, resource: str, rule: 
             if name == resource or name.startswith(OTHER_VENDOR_PREFIXES):
                 path = resources + (kind, name)
                 if isinstance(value, bool) or not str(value).isdigit():
-                    raise InvalidValue(f"{dotted(path)}: {value!r} is not a whole number of GPUs", dotted(path))
+                    raise InvalidValue(f"{dotted(path)}: {value!r:.80} is not a whole number of GPUs", dotted(path))
                 amounts.setdefault(name, {})[kind] = int(str(value))
     for name, kinds in amounts.items():
         if "limits" in kinds and "requests" in kinds and kinds["limits"] != kinds["requests"]:

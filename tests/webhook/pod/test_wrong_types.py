@@ -45,6 +45,9 @@ DENIED = [
     pytest.param(TERMS, [{"matchExpressions": "x"}], ".".join(TERMS) + ".0.matchExpressions", id="expressions-string"),
     pytest.param(TERMS, [{"matchExpressions": [None]}], ".".join(TERMS) + ".0.matchExpressions.0", id="expression-null"),
     pytest.param(("metadata", "ownerReferences"), {"kind": "DaemonSet"}, "metadata.ownerReferences", id="owners-object"),
+    pytest.param(("spec", "ephemeralContainers"), [{"name": "vllm", "image": "busybox"}], "spec.ephemeralContainers[0].name",
+                 id="ephemeral-container-reusing-a-name"),
+    pytest.param(("spec", "ephemeralContainers"), "debug", "spec.ephemeralContainers", id="ephemeral-containers-string"),
 ]
 
 
@@ -77,3 +80,24 @@ def test_null_and_empty_are_absent(policy, path, value):
     assert server["image"] and server["command"]
     assert admitted["spec"]["affinity"]["nodeAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]["nodeSelectorTerms"]
     assert admit(policy, admitted)[0].patch == []
+
+
+HUGE = "x" * 100_000
+UNICODE = "llamä-模型\u202e"
+
+
+@pytest.mark.parametrize("annotations", [
+    pytest.param({"infergate.io/model": HUGE}, id="huge-model"),
+    pytest.param({"infergate.io/model": "llama-3.1-8b-instruct", "infergate.io/gpu-product": HUGE}, id="huge-product"),
+    pytest.param({"infergate.io/model": UNICODE}, id="unicode-model"),
+    pytest.param({"infergate.io/model": "llama-3.1-8b-instruct", "infergate.io/gpus": "٣"}, id="unicode-digit"),
+    pytest.param({"infergate.io/model": "llama-3.1-8b-instruct", f"infergate.io/{HUGE}": "1"}, id="huge-key"),
+])
+def test_huge_and_unicode_values_are_named_and_not_echoed_whole(policy, annotations):
+    pod = copy.deepcopy(BASE)
+    pod["metadata"]["annotations"] = annotations
+    decision, _ = admit(policy, pod)
+    if decision.allowed:
+        assert all(len(w) <= 2100 for w in decision.warnings)
+        return
+    assert decision.code == 400 and decision.field and len(decision.message) <= 2100, decision.message[:200]
