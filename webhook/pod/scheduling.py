@@ -25,7 +25,7 @@ def inject(plan: PodPlan, patch: PatchBuilder) -> None:
 
     ours = {ref.name for ref in defaults.priority_classes.values()}
     current = patch.get(("spec", "priorityClassName"))
-    if current and current not in ours:
+    if current and current not in ours and current != defaults.global_default_priority_class:
         plan.warnings.append(
             f"keeps priorityClassName {current}; infergate's class for {plan.workload_class} is {plan.priority_class.name}"
         )

@@ -5,6 +5,8 @@ priority it resolved) cannot be told from unset and are replaced."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from tests.webhook.test_realworld import admit
@@ -50,3 +52,15 @@ def test_scheduler_and_priority(policy, annotations, spec, scheduler, priority_c
     if warning:
         assert any(warning in w for w in decision.warnings), decision.warnings
     assert admit(policy, admitted)[0].patch == []
+
+
+@pytest.mark.parametrize(("configured", "kept"), [(None, True), ("cluster-default", False)])
+def test_the_clusters_global_default_class_is_replaced_when_the_policy_names_it(policy, configured, kept):
+    defaults = policy.cluster.spec.defaults.model_copy(update={"global_default_priority_class": configured})
+    cluster = policy.cluster.model_copy(update={"spec": policy.cluster.spec.model_copy(update={"defaults": defaults})})
+    custom = dataclasses.replace(policy, cluster=cluster)
+    decision, admitted = admit(custom, pod(MODEL, priorityClassName="cluster-default", priority=0))
+    assert decision.allowed, decision.message
+    expected = ("cluster-default", 0) if kept else ("infergate-inference", 1_000_000)
+    assert (admitted["spec"]["priorityClassName"], admitted["spec"]["priority"]) == expected
+    assert any("keeps priorityClassName cluster-default" in w for w in decision.warnings) == kept
