@@ -116,6 +116,15 @@ def _daemonset(metadata: dict[str, Any]) -> str | None:
     return None
 
 
+def _inference_service(metadata: dict[str, Any]) -> str | None:
+    """The InferenceService whose controller made this pod (KServe's and OME's pod labels), if any."""
+    labels = metadata.get("labels") or {}
+    for label in (constants.KSERVE_ISVC_POD_LABEL, constants.OME_ISVC_POD_LABEL):
+        if isinstance(labels.get(label), str):
+            return labels[label]
+    return None
+
+
 def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
     metadata = pod.get("metadata") or {}
     annotations: dict[str, str] = metadata.get("annotations") or {}
@@ -132,9 +141,16 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         return PodPlan(namespace=namespace, defaults=defaults, workload_class=default_class,
                        priority_class=defaults.priority_classes[default_class], untouched=True)  # type: ignore[index]
     node_name = (pod.get("spec") or {}).get("nodeName")
+    controller = _inference_service(metadata)
+    model_of_isvc = None
+    if controller is not None and model_name is not None:
+        # KServe (and OME) copy the InferenceService's annotations onto its pods: the model was defaulted on the
+        # InferenceService, and the controller built the serving container from its own runtime. Merging ours
+        # into it would replace KServe's server with another; the annotation only classes the pod here.
+        model_of_isvc, model_name = model_name, None
     try:
         workload_class, class_reason = workload_class_of(
-            metadata, has_model=model_name is not None, spec=pod.get("spec"), default=default_class
+            metadata, has_model=(model_name or model_of_isvc) is not None, spec=pod.get("spec"), default=default_class
         )
         group = group_identity({**metadata, "namespace": namespace})
     except PodFieldError as exc:
@@ -169,6 +185,13 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         )
         product = annotations.get(constants.GPU_PRODUCT_ANNOTATION)
         plan.gpu_product = values.label_value(constants.GPU_PRODUCT_ANNOTATION, product) if product else None
+        if model_of_isvc is not None:
+            known = policy.models.get(model_of_isvc)
+            if known is not None and not product:
+                plan.gpu_product = known.spec.gpu_product
+            plan.warnings.append(
+                f"pod of InferenceService {controller}: {constants.MODEL_ANNOTATION} {model_of_isvc} came from the "
+                "InferenceService, whose controller built the serving container; no runtime is injected into it")
         _check_placement(plan, pod, product is not None)
         return plan
 
