@@ -65,11 +65,14 @@ def _decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decis
     obj = request.object
     if request.operation not in ("CREATE", "UPDATE") or obj is None:
         return Decision(kind)
-    namespace = request.namespace or (obj.get("metadata") or {}).get("namespace") or "default"
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    own_namespace = metadata.get("namespace")
+    namespace = request.namespace or (own_namespace if isinstance(own_namespace, str) else None) or "default"
     try:
         if request.kind.group == "" and kind == "Pod":
             check_pod_shape(obj)
             if request.operation == "UPDATE":
+                _check_old_pod(request.old_object)
                 ops = keep_merged_args(obj, request.old_object or {})
                 return Decision(kind, patch=ops if mutate else [])
             mutation = mutate_pod(obj, namespace, policy)
@@ -86,9 +89,9 @@ def _decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decis
             return Decision(kind, patch=patch.ops if mutate else [], warnings=warnings)
         return Decision(kind)  # the webhook configuration sends only the kinds above
     except AdmissionDenied as exc:
-        if kind == "InferenceService":
-            name = (obj.get("metadata") or {}).get("name", "(unnamed)")
-            exc.message = f"InferenceService {namespace}/{name}: {exc.message}"
+        who = _who(kind, namespace, obj)
+        if not exc.message.startswith(who):
+            exc.message = f"{who}: {exc.message}"
         return _denial(kind, exc)
     except ValidationError as exc:  # a shape check of the object
         first = exc.errors()[0]
@@ -103,6 +106,18 @@ def _decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decis
         return _denial(kind, InvalidValue(
             f"{_who(kind, namespace, obj)}: a field has a value of the wrong type ({type(exc).__name__}: {exc!s:.120}); "
             f"check the object against its schema"))
+
+
+def _check_old_pod(old: dict[str, Any] | None) -> None:
+    """The stored pod of an UPDATE, as the API server sends it; a hand-made one of the wrong shape is named."""
+    if not old:
+        return
+    try:
+        check_pod_shape(old)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        path = "oldObject." + ".".join(str(p) for p in first["loc"])
+        raise InvalidValue(f"{path}: {first['msg'].removeprefix('Value error, ')}", path) from None
 
 
 def _who(kind: str, namespace: str, obj: dict[str, Any]) -> str:
