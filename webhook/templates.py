@@ -81,7 +81,8 @@ def _templates(obj: dict[str, Any]) -> Iterator[TemplatePod]:
                               {f"{LWS}/name": name, f"{LWS}/group-index": "0"},
                               {f"{LWS}/size": size_text, f"{LWS}/leader-name": f"{name}-0"}, claims=_claims(lws))
     elif kind == "JobSet":
-        for index, job in enumerate(spec.get("replicatedJobs") or []):
+        jobs = spec.get("replicatedJobs")
+        for index, job in enumerate(jobs if isinstance(jobs, list) else []):
             job_name = str(job.get("name") if isinstance(job, dict) else index)
             labels = {"jobset.sigs.k8s.io/jobset-name": name, "jobset.sigs.k8s.io/replicatedjob-name": job_name,
                       "jobset.sigs.k8s.io/job-index": "0"}
@@ -122,7 +123,9 @@ def as_pod(obj: dict[str, Any], template: TemplatePod, namespace: str) -> dict[s
 def write_back(obj: dict[str, Any], template: TemplatePod, admitted: dict[str, Any]) -> None:
     """The admitted pod's labels, annotations and spec into the template, without what the controller adds."""
     target = _at(obj, template.path)
-    metadata = target.setdefault("metadata", {})
+    if not isinstance(target.get("metadata"), dict):
+        target["metadata"] = {}  # null (absent); anything else was denied by the pod's shape check
+    metadata = target["metadata"]
     own = admitted.get("metadata") or {}
     for key, added in (("labels", template.labels), ("annotations", template.annotations)):
         values = {k: v for k, v in (own.get(key) or {}).items() if k not in added}

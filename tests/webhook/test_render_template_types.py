@@ -47,6 +47,23 @@ def test_junk_in_templates_is_a_named_denial(policy, obj, path, junk, field):
     assert f"{field}:" in rendered.decision.message and "(pod " in rendered.decision.message, rendered.decision.message
 
 
+JOBSET = {"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata": {"name": "train", "namespace": "ml"},
+          "spec": {"replicatedJobs": [{"name": "workers", "template": {"spec": {"template": {"spec": {"containers": [{"name": "t", "image": "pytorch"}]}}}}}]}}
+
+
+@pytest.mark.parametrize(("obj", "path", "junk"), [
+    pytest.param(JOBSET, ("spec", "replicatedJobs"), True, id="jobset-replicatedJobs-bool"),
+    pytest.param(JOBSET, ("spec", "replicatedJobs"), "workers", id="jobset-replicatedJobs-string"),
+    pytest.param(LWS, LEADER + ("metadata",), None, id="lws-metadata-null"),
+    pytest.param(DEPLOYMENT, ("spec", "template", "metadata"), None, id="deployment-metadata-null"),
+])
+def test_junk_that_hides_templates_or_is_absent_renders(policy, obj, path, junk):
+    rendered = render_object("f", edited(obj, path, junk), policy, "ml")
+    assert rendered.decision.allowed, rendered.decision.message
+    again = render_object("f", rendered.admitted, policy, "ml")
+    assert again.decision.allowed and again.decision.patch == []
+
+
 @pytest.mark.parametrize("claims", ["x", [5], [{"metadata": 5}], [{"metadata": {"name": 5}}]])
 def test_junk_claim_templates_add_no_volume(policy, claims):
     obj = edited(LWS, ("spec", "leaderWorkerTemplate", "volumeClaimTemplates"), claims)
