@@ -407,9 +407,13 @@ def _check_pod_total(plan: PodPlan, asks: PodAccelerators, rule: NamespaceRule, 
 def _check_group(plan: PodPlan) -> None:
     assert plan.model is not None and plan.runtime is not None
     shape = plan.model.spec.multi_node
-    if shape is None:
-        return
     group = plan.group
+    if shape is None:
+        if group is not None and group.size and group.size > 1:
+            plan.warnings.append(
+                f"model {plan.model.name} runs in one pod, but group {group.key} has {group.size} pods: each gets "
+                f"the runtime's single-pod flags (the group is still placed all-or-nothing)")
+        return
     if group is None:
         raise AdmissionDenied(
             f"model {plan.model.name} runs as a group of {shape.size} pods; create it with a LeaderWorkerSet "
