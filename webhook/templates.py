@@ -28,6 +28,7 @@ class TemplatePod:
     annotations: dict[str, str] = field(default_factory=dict)
     write_back: bool = True  # False: only checked (a template shared by pods of different ranks)
     claims: list[str] = field(default_factory=list)  # volumes the controller adds from volumeClaimTemplates
+    owner: str | None = None  # the controller's kind, where the webhook reads it (DaemonSet pods)
 
 
 def _claims(holder: Any) -> list[str]:
@@ -59,7 +60,9 @@ def _templates(obj: dict[str, Any]) -> Iterator[TemplatePod]:
     metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
     name = str(metadata.get("name") or "workload")
     spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
-    if kind in ("Deployment", "ReplicaSet", "DaemonSet", "Job", "ReplicationController"):
+    if kind == "DaemonSet":
+        yield TemplatePod(("spec", "template"), f"{name}-x2x7q", "template", owner="DaemonSet")
+    elif kind in ("Deployment", "ReplicaSet", "Job", "ReplicationController"):
         yield TemplatePod(("spec", "template"), f"{name}-7c9d8f6b5-x2x7q", "template")
     elif kind == "StatefulSet":
         yield TemplatePod(("spec", "template"), f"{name}-0", "template", {constants.STATEFULSET_POD_INDEX_LABEL: "0"},
@@ -107,6 +110,10 @@ def as_pod(obj: dict[str, Any], template: TemplatePod, namespace: str) -> dict[s
     if isinstance(metadata, dict):  # anything else is left for the pod's shape check to name
         metadata["name"] = template.name
         metadata["namespace"] = namespace
+        if template.owner:
+            owner_name = (obj.get("metadata") or {}).get("name") if isinstance(obj.get("metadata"), dict) else None
+            metadata["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": template.owner, "name": str(owner_name or "workload"),
+                                            "uid": "", "controller": True, "blockOwnerDeletion": True}]
         for key, added in (("labels", template.labels), ("annotations", template.annotations)):
             own = metadata.get(key)
             if added and (own is None or isinstance(own, dict)):

@@ -69,3 +69,20 @@ def test_junk_claim_templates_add_no_volume(policy, claims):
     obj = edited(LWS, ("spec", "leaderWorkerTemplate", "volumeClaimTemplates"), claims)
     rendered = render_object("f", obj, policy, "ml")
     assert rendered.decision.allowed, rendered.decision.message
+
+
+DAEMONSET = {"apiVersion": "apps/v1", "kind": "DaemonSet", "metadata": {"name": "dcgm-exporter", "namespace": "ml"},
+             "spec": {"template": {"metadata": {"labels": {"app": "dcgm"}},
+                                   "spec": {"containers": [{"name": "exporter", "image": "nvcr.io/nvidia/k8s/dcgm-exporter:4.2",
+                                                            "resources": {"limits": {"nvidia.com/gpu": "1"}}}]}}}}
+
+
+def test_a_daemonset_renders_as_its_pods_are_admitted(policy):
+    """Its pods carry the DaemonSet as controller, so render leaves a node agent as the webhook does."""
+    rendered = render_object("f", copy.deepcopy(DAEMONSET), policy, "ml")
+    assert rendered.decision.allowed and rendered.admitted == DAEMONSET
+    with_model = edited(DAEMONSET, ("spec", "template", "metadata", "annotations"), {"infergate.io/model": "llama-3.1-8b-instruct"})
+    rendered = render_object("f", with_model, policy, "ml")
+    template = rendered.admitted["spec"]["template"]
+    assert rendered.decision.allowed and "schedulerName" not in template["spec"]
+    assert "ownerReferences" not in template["metadata"], "the controller's reference stays out of the template"
