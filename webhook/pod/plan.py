@@ -291,8 +291,10 @@ def _check_class_allowed(plan: PodPlan, rule: NamespaceRule | None, reason: str)
 
 
 def _gpus_per_pod(asks: PodAccelerators, gpu_resource: str, replace: tuple[str, int] | None = None) -> int:
-    """GPUs of the whole pod, of every vendor: every container, sidecar and init container, the Kubernetes way."""
-    resources = {r for a in asks.asks for r in a.amounts if r == gpu_resource or r.endswith("/gpu")} | {gpu_resource}
+    """Accelerators of the whole pod, of every vendor (nvidia.com/gpu, amd.com/gpu, gpu.intel.com/i915,
+    habana.ai/gaudi, aws.amazon.com/neuron, google.com/tpu ...): every container, sidecar and init container,
+    the Kubernetes way. A share of one GPU is not a whole one."""
+    resources = {r for a in asks.asks for r in a.amounts if r != constants.GPU_SHARE_RESOURCE} | {gpu_resource}
     return sum(asks.app(r, replace=replace if r == gpu_resource else None) for r in resources)
 
 

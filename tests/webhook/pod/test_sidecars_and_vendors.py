@@ -62,3 +62,10 @@ def test_admitted(policy, original, serving, toleration):
     assert "--model" in server.get("args", [])
     assert any(t.get("key") == "nvidia.com/gpu" for t in admitted["spec"].get("tolerations", [])) == toleration
     assert admit(policy, admitted)[0].patch == []
+
+
+@pytest.mark.parametrize("resource", ["amd.com/gpu", "gpu.intel.com/i915", "habana.ai/gaudi", "aws.amazon.com/neuron", "google.com/tpu"])
+def test_every_vendors_accelerators_count_against_the_cap(policy, resource):
+    other = {"name": "helper", "image": "registry.example/helper:1", "resources": {"limits": {resource: "4"}}}
+    decision, _ = admit(policy, pod([gpus(VLLM, nvidia_com_gpu=8), other]))
+    assert not decision.allowed and decision.code == 403 and f"4 {resource}" in decision.message, decision.message
