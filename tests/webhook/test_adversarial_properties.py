@@ -19,7 +19,7 @@ import jsonpatch
 from tests.webhook.test_realworld import assert_no_user_field_lost, assert_valid_pod
 from webhook.admission import decide
 from webhook.review import AdmissionRequest, GroupVersionKind
-from tests.webhook.test_realworld_properties import pods
+from tests.webhook.test_realworld_properties import kserve, ome, pods
 
 POLICY = load_policy(SHIPPED_POLICY_DIR)
 PRODUCT_LABEL = "nvidia.com/gpu.product"
@@ -153,3 +153,32 @@ def _without_api_server_defaults(pod: dict[str, Any]) -> dict[str, Any]:
     if pod["spec"].get("schedulerName") == "default-scheduler":
         del pod["spec"]["schedulerName"]
     return pod
+
+
+@st.composite
+def junked_inference_services(draw: st.DrawFn) -> dict[str, Any]:
+    obj = copy.deepcopy(draw(st.one_of(kserve(), ome())))
+    for _ in range(draw(st.integers(1, 2))):
+        path = draw(st.sampled_from([p for p in _paths(obj) if p[0] in ("spec", "metadata") and p[:2] != ("metadata", "namespace")]))
+        node = obj
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = draw(junk)
+    return obj
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(junked_inference_services())
+def test_inference_services_with_a_wrong_type_anywhere(obj):
+    group = obj["apiVersion"].rpartition("/")[0]
+    request = AdmissionRequest(uid="u", kind=GroupVersionKind(group=group, version="v1beta1", kind="InferenceService"),
+                               operation="CREATE", namespace="ml", object=copy.deepcopy(obj))
+    decision = decide(request, POLICY, mutate=True)
+    if not decision.allowed:
+        assert 400 <= decision.code < 500, decision.message
+        assert decision.message.startswith("InferenceService ml/"), decision.message
+        assert decision.field, f"a denial names the field: {decision.message}"
+        return
+    admitted = jsonpatch.apply_patch(obj, decision.patch) if decision.patch else obj
+    again = decide(request.model_copy(update={"object": copy.deepcopy(admitted)}), POLICY, mutate=True)
+    assert again.allowed and again.patch == [], "admitting the output again changes nothing"
