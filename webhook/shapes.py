@@ -24,6 +24,12 @@ class _Mount(_Open):
     mount_path: str = Field(alias="mountPath")
 
 
+class _Resources(_Open):
+    limits: dict[str, str | int | float] | None = None
+    requests: dict[str, str | int | float] | None = None
+    claims: list[_Named] | None = None  # Dynamic Resource Allocation: names of the pod's resourceClaims
+
+
 class _Container(_Open):
     name: str
     image: str | None = None
@@ -33,7 +39,7 @@ class _Container(_Open):
     env_from: list[dict[str, Any]] | None = Field(None, alias="envFrom")
     ports: list[dict[str, Any]] | None = None
     volume_mounts: list[_Mount] | None = Field(None, alias="volumeMounts")
-    resources: dict[str, dict[str, str | int | float] | None] | None = None
+    resources: _Resources | None = None
     restart_policy: str | None = Field(None, alias="restartPolicy")
 
 

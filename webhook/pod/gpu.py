@@ -27,6 +27,8 @@ def inject(plan: PodPlan, patch: PatchBuilder) -> None:
         return
     if plan.gpu_milli:
         _share(plan, patch, path)
+    elif plan.dra_claims:
+        pass  # the devices come from the pod's resource claims
     else:
         amount = str(plan.gpus)
         for kind in ("limits", "requests"):

@@ -47,6 +47,9 @@ class PodPlan:
     # controller pins each pod to a node). Such pods get no schedulerName and no product affinity.
     placed_by: str | None = None
     untouched: bool = False  # a DaemonSet's pod without a model: a node agent, left as it is
+    # The serving container gets its devices from Dynamic Resource Allocation (resources.claims): no device
+    # plugin resource is added beside them.
+    dra_claims: bool = False
     warnings: list[str] = field(default_factory=list)
 
     @property
@@ -214,7 +217,7 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
             f"for GPUs, runs a model server or is named {plan.container.name}; to serve from your own container, name it "
             f"{plan.container.name} or give it the GPU limit"
         )
-    _resolve_gpus(plan, asks, rule, annotations)
+    _resolve_gpus(plan, asks, rule, annotations, pod)
     _check_group(plan)
     _check_placement(plan, pod, constants.GPU_PRODUCT_ANNOTATION in annotations)
     return plan
@@ -324,7 +327,8 @@ def _gpu_listing(asks: PodAccelerators, resource: str, replace: tuple[str, int] 
     return ", ".join(parts) or "none"
 
 
-def _resolve_gpus(plan: PodPlan, asks: PodAccelerators, rule: NamespaceRule, annotations: dict[str, str]) -> None:
+def _resolve_gpus(plan: PodPlan, asks: PodAccelerators, rule: NamespaceRule, annotations: dict[str, str],
+                  pod: dict[str, Any]) -> None:
     assert plan.model is not None
     gpus_text = annotations.get(constants.GPUS_ANNOTATION)
     fraction_text = annotations.get(constants.GPU_FRACTION_ANNOTATION)
@@ -354,6 +358,16 @@ def _resolve_gpus(plan: PodPlan, asks: PodAccelerators, rule: NamespaceRule, ann
     else:
         container_gpus = own.amounts.get(resource) if own is not None else None
     container_field = f"spec.containers[{own.index}].resources.limits[{plan.accelerator}]" if own is not None else None
+    plan.dra_claims = _claims_devices(pod, name) and not container_gpus
+    if plan.dra_claims:
+        plan.warnings.append(f"container {name} gets its devices from resources.claims (DRA): infergate adds no "
+                             f"{resource}; the templates count {gpus_text or plan.model.spec.gpus} GPUs")
+    if fraction_text is not None and plan.dra_claims:
+        raise InvalidValue(
+            f"{constants.GPU_FRACTION_ANNOTATION} asks infergate's scheduler for a share of one GPU, but container {name} "
+            "gets its devices from resources.claims (DRA); use one of them",
+            annotation_field(constants.GPU_FRACTION_ANNOTATION),
+        )
     if fraction_text is not None:
         plan.gpu_milli = values.gpu_fraction_milli(constants.GPU_FRACTION_ANNOTATION, fraction_text)
         if plan.model.spec.multi_node:
@@ -390,6 +404,13 @@ def _resolve_gpus(plan: PodPlan, asks: PodAccelerators, rule: NamespaceRule, ann
         plan.gpus = plan.model.spec.gpus
         source = annotation_field(constants.MODEL_ANNOTATION)
     _check_pod_total(plan, asks, rule, 0 if plan.other_vendor else plan.gpus, source)
+
+
+def _claims_devices(pod: dict[str, Any], name: str) -> bool:
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        if container.get("name") == name:
+            return bool(((container.get("resources") or {}).get("claims")))
+    return False
 
 
 def _check_pod_total(plan: PodPlan, asks: PodAccelerators, rule: NamespaceRule, serving_gpus: int, source: str) -> None:
