@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from policies import SHIPPED_POLICY_DIR, load_policy  # noqa: E402
+from tests.hardening.test_fuzz import paths, replaced  # noqa: E402
 from tests.webhook.test_realworld import assert_no_user_field_lost, assert_valid_pod  # noqa: E402
 from infergate.workloads import is_model_server  # noqa: E402
 from webhook.render import MAX_DEPTH, Rendered, _too_deep, render_object  # noqa: E402
@@ -65,26 +66,11 @@ GROUP_MODEL = "deepseek-r1"  # the shipped multi-node model (a group of 2)
 JUNK = (None, 5, 2**70, 1.5, True, "", "x", "ü-模型\u202e", "x" * 100_000, [], [1], ["x"], {}, {"a": 1}, [None], [{}])
 
 
-def _paths(value: Any, path: tuple = ()) -> list[tuple]:
-    found = [path] if path else []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += _paths(item, path + (key,))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _paths(item, path + (index,))
-    return found
-
-
 def mutations(obj: dict[str, Any], count: int, rng: random.Random):
-    paths = [p for p in _paths(obj) if p[0] in ("metadata", "spec")]
-    for _ in range(count if paths else 0):
-        mutated, path = copy.deepcopy(obj), rng.choice(paths)
-        node = mutated
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = rng.choice(JUNK)
-        yield ".".join(map(str, path)), mutated
+    where = [p for p in paths(obj) if p and p[0] in ("metadata", "spec")]
+    for _ in range(count if where else 0):
+        path = rng.choice(where)
+        yield ".".join(map(str, path)), replaced(obj, path, rng.choice(JUNK))
 
 
 @dataclass

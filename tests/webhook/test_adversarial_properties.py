@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from policies import SHIPPED_POLICY_DIR, load_policy
 import jsonpatch
 
+from tests.hardening.test_fuzz import paths, replaced
 from tests.webhook.test_realworld import assert_no_user_field_lost, assert_valid_pod
 from webhook.admission import decide
 from webhook.review import AdmissionRequest, GroupVersionKind
@@ -74,15 +75,12 @@ def user_pods(draw: st.DrawFn) -> dict[str, Any]:
     return pod
 
 
-def _paths(value: Any, path: tuple = ()) -> list[tuple]:
-    found = [path] if path else []
-    if isinstance(value, dict):
-        for key, item in value.items():
-            found += _paths(item, path + (key,))
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            found += _paths(item, path + (index,))
-    return found
+def with_junk(draw: st.DrawFn, obj: dict[str, Any]) -> dict[str, Any]:
+    """One or two fields anywhere in the metadata or spec replaced by a value of the wrong type."""
+    for _ in range(draw(st.integers(1, 2))):
+        where = [p for p in paths(obj) if p and p[0] in ("spec", "metadata") and p[:2] != ("metadata", "namespace")]
+        obj = replaced(obj, draw(st.sampled_from(where)), draw(junk))
+    return obj
 
 
 @st.composite
@@ -90,13 +88,7 @@ def mutated(draw: st.DrawFn) -> tuple[dict[str, Any], bool]:
     pod = copy.deepcopy(draw(user_pods()))  # sampled values are shared between examples: never edit them
     if draw(st.booleans()):
         return pod, False
-    for _ in range(draw(st.integers(1, 2))):
-        path = draw(st.sampled_from([p for p in _paths(pod) if p[0] in ("spec", "metadata") and p[:2] != ("metadata", "namespace")]))
-        node = pod
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = draw(junk)
-    return pod, True
+    return with_junk(draw, pod), True
 
 
 def admit(policy, pod: dict[str, Any]):
@@ -157,14 +149,7 @@ def _without_api_server_defaults(pod: dict[str, Any]) -> dict[str, Any]:
 
 @st.composite
 def junked_inference_services(draw: st.DrawFn) -> dict[str, Any]:
-    obj = copy.deepcopy(draw(st.one_of(kserve(), ome())))
-    for _ in range(draw(st.integers(1, 2))):
-        path = draw(st.sampled_from([p for p in _paths(obj) if p[0] in ("spec", "metadata") and p[:2] != ("metadata", "namespace")]))
-        node = obj
-        for part in path[:-1]:
-            node = node[part]
-        node[path[-1]] = draw(junk)
-    return obj
+    return with_junk(draw, copy.deepcopy(draw(st.one_of(kserve(), ome()))))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -8,6 +8,7 @@ import copy
 
 import pytest
 
+from tests.hardening.test_fuzz import replaced
 from webhook.render import render_object
 
 LWS = {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": {"name": "vllm", "namespace": "ml"},
@@ -19,15 +20,6 @@ DEPLOYMENT = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name"
               "spec": {"template": {"metadata": {"labels": {"app": "chat"}},
                                     "spec": {"containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0"}]}}}}
 LEADER = ("spec", "leaderWorkerTemplate", "leaderTemplate")
-
-
-def edited(obj, path, value):
-    obj = copy.deepcopy(obj)
-    node = obj
-    for part in path[:-1]:
-        node = node[part]
-    node[path[-1]] = value
-    return obj
 
 
 CASES = [
@@ -42,7 +34,7 @@ CASES = [
 
 @pytest.mark.parametrize(("obj", "path", "junk", "field"), CASES)
 def test_junk_in_templates_is_a_named_denial(policy, obj, path, junk, field):
-    rendered = render_object("f", edited(obj, path, junk), policy, "ml")
+    rendered = render_object("f", replaced(obj, path, junk), policy, "ml")
     assert not rendered.decision.allowed and rendered.decision.code == 400
     assert f"{field}:" in rendered.decision.message and "(pod " in rendered.decision.message, rendered.decision.message
 
@@ -58,7 +50,7 @@ JOBSET = {"apiVersion": "jobset.x-k8s.io/v1alpha2", "kind": "JobSet", "metadata"
     pytest.param(DEPLOYMENT, ("spec", "template", "metadata"), None, id="deployment-metadata-null"),
 ])
 def test_junk_that_hides_templates_or_is_absent_renders(policy, obj, path, junk):
-    rendered = render_object("f", edited(obj, path, junk), policy, "ml")
+    rendered = render_object("f", replaced(obj, path, junk), policy, "ml")
     assert rendered.decision.allowed, rendered.decision.message
     again = render_object("f", rendered.admitted, policy, "ml")
     assert again.decision.allowed and again.decision.patch == []
@@ -66,7 +58,7 @@ def test_junk_that_hides_templates_or_is_absent_renders(policy, obj, path, junk)
 
 @pytest.mark.parametrize("claims", ["x", [5], [{"metadata": 5}], [{"metadata": {"name": 5}}]])
 def test_junk_claim_templates_add_no_volume(policy, claims):
-    obj = edited(LWS, ("spec", "leaderWorkerTemplate", "volumeClaimTemplates"), claims)
+    obj = replaced(LWS, ("spec", "leaderWorkerTemplate", "volumeClaimTemplates"), claims)
     rendered = render_object("f", obj, policy, "ml")
     assert rendered.decision.allowed, rendered.decision.message
 
@@ -81,7 +73,7 @@ def test_a_daemonset_renders_as_its_pods_are_admitted(policy):
     """Its pods carry the DaemonSet as controller, so render leaves a node agent as the webhook does."""
     rendered = render_object("f", copy.deepcopy(DAEMONSET), policy, "ml")
     assert rendered.decision.allowed and rendered.admitted == DAEMONSET
-    with_model = edited(DAEMONSET, ("spec", "template", "metadata", "annotations"), {"infergate.io/model": "llama-3.1-8b-instruct"})
+    with_model = replaced(DAEMONSET, ("spec", "template", "metadata", "annotations"), {"infergate.io/model": "llama-3.1-8b-instruct"})
     rendered = render_object("f", with_model, policy, "ml")
     template = rendered.admitted["spec"]["template"]
     assert rendered.decision.allowed and "schedulerName" not in template["spec"]
