@@ -77,8 +77,11 @@ def gpus(patch: PatchBuilder, resources: Path, count: int, resource: str, rule: 
 
 
 def product_annotation(patch: PatchBuilder, component: Path, product: str | None) -> None:
-    """Pods of the component carry the product, so the pod webhook adds the node affinity."""
-    if product:
+    """Pods of the component carry the product, so the pod webhook adds the node affinity; not where the
+    component's own nodeSelector already names a product (the user's choice; the pods would be denied for
+    asking two products)."""
+    selector = mapping_at(patch, component + ("nodeSelector",)) or {}
+    if product and constants.GPU_PRODUCT_LABEL not in selector:
         patch.set_default(component + ("annotations", constants.GPU_PRODUCT_ANNOTATION), product)
 
 
