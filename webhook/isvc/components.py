@@ -81,7 +81,13 @@ def product_annotation(patch: PatchBuilder, component: Path, product: str | None
     component's own nodeSelector already names a product (the user's choice; the pods would be denied for
     asking two products)."""
     selector = mapping_at(patch, component + ("nodeSelector",)) or {}
-    if product and constants.GPU_PRODUCT_LABEL not in selector:
+    selected = selector.get(constants.GPU_PRODUCT_LABEL)
+    written = (mapping_at(patch, component + ("annotations",)) or {}).get(constants.GPU_PRODUCT_ANNOTATION)
+    if selected is not None and written is not None and written != selected:
+        field = f"{dotted(component)}.nodeSelector[{constants.GPU_PRODUCT_LABEL}]"
+        raise InvalidValue(f"{field} is {selected} but {dotted(component)}.annotations[{constants.GPU_PRODUCT_ANNOTATION}] "
+                           f"asks for {written}; no node has both: make them agree", field)
+    if product and selected is None:
         patch.set_default(component + ("annotations", constants.GPU_PRODUCT_ANNOTATION), product)
 
 

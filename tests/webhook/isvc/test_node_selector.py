@@ -31,3 +31,11 @@ def test_own_product_selector_wins(policy, obj, component):
 def test_without_a_selector_the_models_product_is_written(policy):
     decision, admitted = admit(policy, isvc(OME, {"model": {"name": "deepseek-r1"}}))
     assert decision.allowed and admitted["spec"]["engine"]["annotations"]["infergate.io/gpu-product"] == "NVIDIA-H100-80GB-HBM3"
+
+
+def test_an_annotation_contradicting_the_selector_is_denied_on_the_inference_service(policy):
+    spec = {"model": {"name": "deepseek-r1"}, "engine": {"nodeSelector": A100,
+                                                         "annotations": {"infergate.io/gpu-product": "NVIDIA-H100-80GB-HBM3"}}}
+    decision, _ = admit(policy, isvc(OME, spec))
+    assert not decision.allowed and decision.code == 400
+    assert decision.field == "spec.engine.nodeSelector[nvidia.com/gpu.product]", decision.message
