@@ -99,10 +99,12 @@ def _require_product(patch: PatchBuilder, product: str) -> None:
 
 
 def _shm(plan: PodPlan, patch: PatchBuilder, path: tuple) -> None:
-    """A memory-backed /dev/shm, unless the container already mounts one (under any volume name); ours takes a
-    name no volume of the user's has."""
+    """A memory-backed /dev/shm, unless the container already mounts one (under any volume name) or the pod
+    shares the host's IPC namespace; ours takes a name no volume of the user's has."""
     if any(m.get("mountPath") == "/dev/shm" for m in patch.get(path + ("volumeMounts",)) or []):
         return
+    if patch.get(("spec", "hostIPC")) is True:
+        return  # the host's /dev/shm, which the user asked for; a volume over it would hide it
     name = free_name(patch.get(("spec", "volumes")) or [], constants.SHM_VOLUME)
     patch.append(("spec", "volumes"), {"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": plan.defaults.shm_size}})
     patch.append(path + ("volumeMounts",), {"name": name, "mountPath": "/dev/shm"})
