@@ -15,15 +15,16 @@ from webhook.templates import as_pod, template_pods
 CLAIM = {"metadata": {"name": "persistent-storage"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}
 
 
-def _container(name: str, mount: str, claim: str = "persistent-storage") -> dict:
-    return {"name": name, "image": "vllm/vllm-openai:v0.11.0", "volumeMounts": [{"name": claim, "mountPath": mount}]}
+def _container(name: str, mount: str, claim: str = "persistent-storage", image: str = "vllm/vllm-openai:v0.11.0") -> dict:
+    return {"name": name, "image": image, "volumeMounts": [{"name": claim, "mountPath": mount}]}
 
 
 def lws(claim: str = "persistent-storage", mount: str = "/mnt/volume", model: str | None = "deepseek-r1") -> dict:
     annotations = {"infergate.io/model": model} if model else {}
     claims = [{**CLAIM, "metadata": {"name": claim}}]
-    template = {"metadata": {"annotations": annotations}, "spec": {"containers": [_container("leader", mount, claim)]}}
-    worker = {"metadata": {"annotations": annotations}, "spec": {"containers": [_container("worker", mount, claim)]}}
+    sglang = "lmsysorg/sglang:v0.5.2-cu126"  # deepseek-r1 runs on the sglang runtime
+    template = {"metadata": {"annotations": annotations}, "spec": {"containers": [_container("leader", mount, claim, sglang)]}}
+    worker = {"metadata": {"annotations": annotations}, "spec": {"containers": [_container("worker", mount, claim, sglang)]}}
     return {"apiVersion": "leaderworkerset.x-k8s.io/v1", "kind": "LeaderWorkerSet", "metadata": {"name": "lws", "namespace": "ml"},
             "spec": {"replicas": 2, "leaderWorkerTemplate": {"size": 2, "volumeClaimTemplates": claims,
                                                              "leaderTemplate": template, "workerTemplate": worker}}}

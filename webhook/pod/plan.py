@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infergate import constants
-from infergate.workloads import GroupIdentity, PodFieldError, group_identity, serving_markers, workload_class_of
+from infergate.workloads import GroupIdentity, PodFieldError, group_identity, server_family, serving_markers, workload_class_of
 from policies.loader import Policy
 from policies.schema import Defaults, Model, NamespaceRule, PriorityClassRef, Runtime
+from policies.selection import select_runtime
 from webhook.errors import AdmissionDenied, InvalidValue
 from webhook.pod import accelerators, serving, values
 from webhook.pod.accelerators import PodAccelerators
@@ -208,6 +209,8 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         annotation_field(constants.RUNTIME_ANNOTATION), model_field,
     )
     plan.container = serving.choose(pod, plan.runtime.spec.container_name, asks)
+    if plan.container.exists:
+        _match_server(plan, policy, rule, pod, asks, constants.RUNTIME_ANNOTATION in annotations)
     if not plan.container.exists:
         _check_no_serving_sidecar(pod, asks)
     if not plan.container.exists and (pod.get("spec") or {}).get("containers"):
@@ -221,6 +224,44 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
     _check_group(plan)
     _check_placement(plan, pod, constants.GPU_PRODUCT_ANNOTATION in annotations)
     return plan
+
+
+def _runtime_family(runtime: Runtime) -> str | None:
+    return server_family({"image": runtime.spec.image, "command": runtime.spec.command or []})
+
+
+def _match_server(plan: PodPlan, policy: Policy, rule: NamespaceRule, pod: dict[str, Any], asks: PodAccelerators,
+                  named: bool) -> None:
+    """The runtime whose server the user's container runs: its flags are that server's. An automatic choice
+    follows the container (SGLang's container gets the sglang runtime); a named runtime that runs another
+    server, or a server no runtime of the policy runs, is a 400 rather than one server's flags on another."""
+    assert plan.runtime is not None and plan.model is not None and plan.container is not None
+    container = next(c for c in pod["spec"]["containers"] if c.get("name") == plan.container.name)
+    family = server_family(container)
+    if family is None or _runtime_family(plan.runtime) in (family, None):
+        return
+    script = serving.shell_script(container)
+    if script is not None and (script.parameters or not script.reads_parameters()):
+        return  # a script that runs as written: no flag of the runtime reaches its server
+    field = f"spec.containers[{pod['spec']['containers'].index(container)}]"
+    if named:
+        raise InvalidValue(
+            f"runtime {plan.runtime.name} runs another server than container {plan.container.name}, which runs {family}; "
+            f"name a runtime that runs {family} in {constants.RUNTIME_ANNOTATION} or leave it out",
+            annotation_field(constants.RUNTIME_ANNOTATION),
+        )
+    fitting = [r for r in policy.runtimes.values() if _runtime_family(r) == family]
+    selection = select_runtime(plan.model, fitting, rule)
+    if selection.runtime is None:
+        reasons = "; ".join(str(r) for r in selection.rejected) or f"no runtime of the policy runs {family}"
+        raise InvalidValue(
+            f"container {plan.container.name} runs {family}, and no runtime that runs it can serve model "
+            f"{plan.model.name} here ({reasons}); run a server of a policy runtime or remove {constants.MODEL_ANNOTATION}",
+            field,
+        )
+    plan.warnings.append(f"runtime {selection.runtime.name} chosen: container {plan.container.name} runs {family}")
+    plan.runtime = selection.runtime
+    plan.container = serving.choose(pod, plan.runtime.spec.container_name, asks)
 
 
 def _check_priority_class(plan: PodPlan, pod: dict[str, Any]) -> None:

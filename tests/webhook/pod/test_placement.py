@@ -97,7 +97,10 @@ NODE_SELECTOR = [
 
 @pytest.mark.parametrize(("annotations", "selected", "denied", "affinity"), NODE_SELECTOR)
 def test_a_product_in_node_selector_is_the_users(policy, annotations, selected, denied, affinity):
-    decision, admitted = admit(policy, pod(annotations, nodeSelector={"nvidia.com/gpu.product": selected}))
+    original = pod(annotations, nodeSelector={"nvidia.com/gpu.product": selected})
+    if annotations.get("infergate.io/model") == "deepseek-r1":
+        original["spec"]["containers"][0]["image"] = "lmsysorg/sglang:v0.5.2-cu126"  # its runtime's server
+    decision, admitted = admit(policy, original)
     if denied:
         assert not decision.allowed and decision.field == denied and decision.code == 400, decision.message
         return
