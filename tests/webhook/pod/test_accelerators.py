@@ -62,7 +62,7 @@ def test_denied(policy, annotations, spec, field, words):
         assert decision.field == field, decision.message
     for word in words:
         assert word in decision.message
-    assert decision.message.startswith("pod ml/p") or decision.message.startswith("Pod ml/p")
+    assert decision.message.startswith("pod ml/p: ")
 
 
 def test_serving_container_with_sidecar_gpus_is_capped(policy):
