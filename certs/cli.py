@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 from certs.issue import CertError, parse_ip, validate_dns_name, write_bundle
@@ -27,22 +28,23 @@ def _split(values: list[str] | None) -> list[str]:
     return [item.strip() for value in values or [] for item in value.split(",") if item.strip()]
 
 
-def _dns_list(value: str) -> str:
-    for name in _split([value]):
-        try:
-            validate_dns_name(name)
-        except CertError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return value
+def _list_of(check: Callable[[str], object]) -> Callable[[str], str]:
+    """An argparse type for a comma-separated list whose every item `check` accepts, so that a bad name is
+    reported by argparse as a usage error of its option."""
+
+    def parse(value: str) -> str:
+        for item in _split([value]):
+            try:
+                check(item)
+            except CertError as exc:
+                raise argparse.ArgumentTypeError(str(exc)) from None
+        return value
+
+    return parse
 
 
-def _ip_list(value: str) -> str:
-    for ip in _split([value]):
-        try:
-            parse_ip(ip)
-        except CertError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    return value
+_dns_list = _list_of(validate_dns_name)
+_ip_list = _list_of(parse_ip)
 
 
 def _days(value: str) -> int:

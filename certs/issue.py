@@ -73,6 +73,21 @@ def _subject_key_id(key: PrivateKey) -> x509.SubjectKeyIdentifier:
     return x509.SubjectKeyIdentifier.from_public_key(key.public_key())
 
 
+def _key_usage(signs_certificates: bool) -> x509.KeyUsage:
+    """An ECDSA key only signs (TLS agrees keys with ephemeral ECDHE); a CA also signs certificates."""
+    return x509.KeyUsage(
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=signs_certificates,
+        crl_sign=signs_certificates,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def create_ca(common_name: str = DEFAULT_CA_NAME, days: int = DEFAULT_CA_DAYS) -> Issued:
     """A self-signed CA that may sign leaf certificates only (path length 0)."""
     if days < 1:
@@ -89,20 +104,7 @@ def create_ca(common_name: str = DEFAULT_CA_NAME, days: int = DEFAULT_CA_DAYS) -
         .not_valid_before(now - CLOCK_SKEW)
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(signs_certificates=True), critical=True)
         .add_extension(_subject_key_id(key), critical=False)
         .sign(key, hashes.SHA256())
     )
@@ -134,20 +136,7 @@ def _leaf(
         .not_valid_before(now - CLOCK_SKEW)
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(signs_certificates=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage(usages), critical=False)
         .add_extension(_subject_key_id(key), critical=False)
         .add_extension(
