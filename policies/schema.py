@@ -132,15 +132,21 @@ class RuntimeSpec(Strict):
     disabled: bool = False
 
 
-class Runtime(Strict):
+class PolicyObject(Strict):
+    """The envelope every policy document shares; each kind narrows `kind` and adds its `spec`."""
+
     api_version: Literal["infergate.io/v1alpha1"] = Field(alias="apiVersion")
-    kind: Literal["Runtime"]
+    kind: str
     metadata: Metadata
-    spec: RuntimeSpec
 
     @property
     def name(self) -> str:
         return self.metadata.name
+
+
+class Runtime(PolicyObject):
+    kind: Literal["Runtime"]
+    spec: RuntimeSpec
 
 
 class ModelFormat(Strict):
@@ -173,15 +179,9 @@ class ModelSpec(Strict):
         return value
 
 
-class Model(Strict):
-    api_version: Literal["infergate.io/v1alpha1"] = Field(alias="apiVersion")
+class Model(PolicyObject):
     kind: Literal["Model"]
-    metadata: Metadata
     spec: ModelSpec
-
-    @property
-    def name(self) -> str:
-        return self.metadata.name
 
     @property
     def parameters(self) -> int | None:
@@ -324,14 +324,12 @@ class ClusterPolicySpec(Strict):
     scheduling: Scheduling = Field(default_factory=Scheduling)
 
 
-class ClusterPolicy(Strict):
-    api_version: Literal["infergate.io/v1alpha1"] = Field(alias="apiVersion")
+class ClusterPolicy(PolicyObject):
     kind: Literal["ClusterPolicy"]
-    metadata: Metadata
     spec: ClusterPolicySpec = Field(default_factory=ClusterPolicySpec)
 
     def rule_for(self, namespace: str) -> NamespaceRule | None:
         return next((rule for rule in self.spec.namespaces if rule.matches(namespace)), None)
 
 
-DOCUMENT_KINDS: dict[str, type[Strict]] = {"Runtime": Runtime, "Model": Model, "ClusterPolicy": ClusterPolicy}
+DOCUMENT_KINDS: dict[str, type[PolicyObject]] = {"Runtime": Runtime, "Model": Model, "ClusterPolicy": ClusterPolicy}
