@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from policies.memo import IdentityMemo
 from policies.schema import DOCUMENT_KINDS, ClusterPolicy, Model, Runtime
 from policies.selection import select_runtime, why_cannot_serve
 
@@ -47,6 +48,9 @@ class Policy:
     digest: str = ""
     # Where each object was defined, so later checks can name the file.
     origins: dict[tuple[str, str], tuple[str, int]] = field(default_factory=dict, compare=False)
+    # Values the webhook derives from these objects (runtime choices, rendered containers): they stay right for
+    # exactly as long as this policy lives, and a reload starts with an empty memo.
+    memo: IdentityMemo = field(default_factory=IdentityMemo, compare=False, repr=False)
 
 
 def _policy_files(directory: Path) -> list[Path]:

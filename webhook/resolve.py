@@ -9,11 +9,7 @@ from policies.loader import Policy
 from policies.schema import Model, NamespaceRule, Runtime
 from policies.selection import Selection, select_runtime, why_cannot_serve
 from webhook.errors import AdmissionDenied
-from webhook.memo import IdentityMemo
 from webhook.pod import values
-
-# The automatic choice depends only on the model, the runtimes and the namespace rule: made once per policy.
-_SELECTIONS = IdentityMemo()
 
 
 def namespace_rule(policy: Policy, namespace: str, field: str = "metadata.namespace") -> NamespaceRule:
@@ -67,7 +63,8 @@ def _select(policy: Policy, rule: NamespaceRule, model: Model) -> Selection:
     if policy.models.get(model.name) is not model:  # an ad-hoc model (KServe storageUri), made for this request
         return select_runtime(model, policy.runtimes.values(), rule)
     runtimes = policy.runtimes
-    return _SELECTIONS.get((runtimes, rule, model), None, lambda: select_runtime(model, runtimes.values(), rule))
+    # The automatic choice depends only on the model, the runtimes and the namespace rule: made once per policy.
+    return policy.memo.get((runtimes, rule, model), "selection", lambda: select_runtime(model, runtimes.values(), rule))
 
 
 def selection_warnings(selection: Selection) -> list[str]:

@@ -12,6 +12,7 @@ from typing import Any
 from infergate import constants
 from infergate.workloads import GroupIdentity, PodFieldError, group_identity, server_family, serving_markers, workload_class_of
 from policies.loader import Policy
+from policies.memo import IdentityMemo
 from policies.schema import Defaults, Model, NamespaceRule, PriorityClassRef, Runtime
 from policies.selection import select_runtime
 from webhook.errors import AdmissionDenied, InvalidValue
@@ -28,6 +29,7 @@ class PodPlan:
     defaults: Defaults
     workload_class: str
     priority_class: PriorityClassRef
+    memo: IdentityMemo  # the policy's: what is rendered from its objects is rendered once
     model: Model | None = None
     runtime: Runtime | None = None
     gpus: int = 0  # whole GPUs per pod
@@ -143,7 +145,8 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         # Node agents (device plugins, exporters, log shippers): their controller runs one per node; a class, a
         # scheduler or a GPU requirement of ours would only leave some of them pending.
         return PodPlan(namespace=namespace, defaults=defaults, workload_class=default_class,
-                       priority_class=defaults.priority_classes[default_class], untouched=True)  # type: ignore[index]
+                       priority_class=defaults.priority_classes[default_class], memo=policy.memo,
+                       untouched=True)  # type: ignore[index]
     node_name = (pod.get("spec") or {}).get("nodeName")
     controller = _inference_service(metadata)
     model_of_isvc = None
@@ -173,6 +176,7 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         defaults=defaults,
         workload_class=workload_class,
         priority_class=defaults.priority_classes[workload_class],  # type: ignore[index]
+        memo=policy.memo,
         group=group,
         accelerator=defaults.gpu_resource,
         readmission=constants.INJECTED_ANNOTATION in annotations,

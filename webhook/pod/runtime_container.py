@@ -11,15 +11,11 @@ from typing import Any
 from infergate import constants
 from policies import templates
 from policies.schema import Command, EnvVar
-from webhook.memo import IdentityMemo
 from webhook.patch import PatchBuilder, snapshot
 from webhook.pod.args import flag_value, merge_args, serve_positional, without_flags
 from webhook.pod.containers import CONTAINERS, by_name, container_path
 from webhook.pod.plan import PodPlan
 from webhook.pod.serving import shell_script
-
-_RENDERED = IdentityMemo()
-
 
 def _command(plan: PodPlan) -> Command:
     assert plan.runtime is not None and plan.model is not None
@@ -61,8 +57,8 @@ def rendered_container(plan: PodPlan) -> dict[str, Any]:
     values = plan.template_values()
     # Besides the policy objects and the values, only the leader/worker choice of _command depends on the plan.
     role = None if plan.group is None else plan.group.rank == 0
-    key = (tuple(values.items()), bool(plan.gpu_milli), role)
-    cached = _RENDERED.get((plan.runtime, plan.model), key, lambda: render_container(plan, values))
+    key = ("container", tuple(values.items()), bool(plan.gpu_milli), role)
+    cached = plan.memo.get((plan.runtime, plan.model), key, lambda: render_container(plan, values))
     return snapshot(cached)
 
 
