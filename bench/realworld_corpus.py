@@ -48,7 +48,7 @@ from tests.hardening.test_fuzz import paths, replaced  # noqa: E402
 from tests.webhook.test_realworld import assert_no_user_field_lost, assert_valid_pod  # noqa: E402
 from infergate.workloads import is_model_server  # noqa: E402
 from webhook.render import MAX_DEPTH, Rendered, _too_deep, render_object  # noqa: E402
-from webhook.templates import as_pod, template_pods  # noqa: E402
+from webhook.workload_templates import as_pod, template_pods  # noqa: E402
 
 MODULES = {
     "lws": "sigs.k8s.io/lws@v0.8.0",

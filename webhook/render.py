@@ -2,7 +2,7 @@
 
 It builds the same AdmissionRequest the API server would send and runs the same decision code as the server.
 Workloads (Deployments, LeaderWorkerSets, JobSets, ...) are never sent to the webhook; their pods are, so each
-of their pod templates is shown as the webhook would admit the first pod made from it (webhook/templates.py).
+of their pod templates is shown as the webhook would admit the first pod made from it (webhook/workload_templates.py).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import yaml
 from policies.loader import Policy
 from webhook.admission import Decision, decide
 from webhook.review import AdmissionRequest, GroupVersionKind
-from webhook.templates import as_pod, template_pods, write_back
+from webhook.workload_templates import as_pod, template_pods, write_back
 
 
 # Deeper objects are refused before any code walks them: Kubernetes objects are a few dozen levels deep at most.

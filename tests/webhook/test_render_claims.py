@@ -10,7 +10,7 @@ import copy
 import pytest
 
 from webhook.render import render_object
-from webhook.templates import as_pod, template_pods
+from webhook.workload_templates import as_pod, template_pods
 
 CLAIM = {"metadata": {"name": "persistent-storage"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "10Gi"}}}}
 
