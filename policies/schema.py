@@ -12,7 +12,6 @@ from infergate import constants
 from policies import quantity, templates
 from policies.storage import parse_storage_uri
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 # Model names may carry dots (llama-3.1-8b-instruct), as DNS subdomains do.
 DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\Z")
 

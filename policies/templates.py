@@ -1,7 +1,7 @@
 """Templates in runtime and model args and env: `{{ variable }}` placeholders, nothing more.
 
 Only a fixed set of variables exists, and every value is validated before it is rendered (see
-webhook/pod/render_values.py), so an annotation can never smuggle a flag, a shell word or a path into args.
+webhook/pod/values.py), so an annotation can never smuggle a flag, a shell word or a path into args.
 One template string always renders to exactly one argument.
 """
 
@@ -32,7 +32,3 @@ def unknown_variables(template: str) -> list[str]:
 def render(template: str, values: Mapping[str, str]) -> str:
     """Render one template; a variable without a value is a KeyError naming it."""
     return PLACEHOLDER.sub(lambda match: values[match.group(1)], template)
-
-
-def variables_in(template: str) -> set[str]:
-    return set(PLACEHOLDER.findall(template))
