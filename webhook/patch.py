@@ -25,8 +25,8 @@ def pointer(path: Path) -> str:
 
 
 def snapshot(value: Any) -> Any:
-    """A copy that later edits of `value` cannot reach: what copy.deepcopy gives for JSON values, without
-    copying strings and numbers, and several times faster."""
+    """A copy that later edits of `value` cannot reach: what copy.deepcopy gives for JSON values, sharing the
+    strings and numbers (immutable) instead of copying them, and without deepcopy's memo bookkeeping."""
     kind = type(value)
     if kind is dict:
         return {key: item if type(item) in _IMMUTABLE else snapshot(item) for key, item in value.items()}

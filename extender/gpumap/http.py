@@ -24,8 +24,8 @@ HEADERS = {
     "Cache-Control": "no-store",
 }
 MAX_LIMIT = 500
-# Several open pages share one summary this fresh (it takes tens of milliseconds of the event loop at thousands
-# of nodes, see bench/gpumap.py); a page refreshes every 10 s.
+# Several open pages share one summary this fresh: building it holds the event loop, for longer the more nodes
+# there are (bench/gpumap.py measures it), and a page refreshes every 10 s.
 SUMMARY_SECONDS = 2.0
 
 
