@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from policies.loader import Policy
-from webhook.errors import AdmissionDenied, InvalidValue
+from webhook.errors import AdmissionDenied, InvalidValue, who
 from webhook.isvc import kserve, ome
 from webhook.patch import PatchBuilder
 from webhook.pod.mutator import keep_merged_args, mutate_pod
@@ -89,22 +89,18 @@ def _decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decis
             return Decision(kind, patch=patch.ops if mutate else [], warnings=warnings)
         return Decision(kind)  # the webhook configuration sends only the kinds above
     except AdmissionDenied as exc:
-        who = _who(kind, namespace, obj)
-        if not exc.message.startswith(who):
-            exc.message = f"{who}: {exc.message}"
+        named = who(kind, namespace, obj)
+        if not exc.message.startswith(named):
+            exc.message = f"{named}: {exc.message}"
         return _denial(kind, exc)
     except ValidationError as exc:  # a shape check of the object
-        first = exc.errors()[0]
-        path = ".".join(str(p) for p in first["loc"])
-        message = first["msg"].removeprefix("Value error, ")
-        if message.startswith(path + "."):  # a check on a whole object names the exact field itself
-            path, _, message = message.partition(": ")
-        return _denial(kind, InvalidValue(f"{_who(kind, namespace, obj)}: {path}: {message}", path))
+        path, message = _shape_problem(exc)
+        return _denial(kind, InvalidValue(f"{who(kind, namespace, obj)}: {path}: {message}", path))
     except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
         # A value of a type no check above expected (the API server's schema checks run after mutating
         # webhooks, so wrongly typed custom resources do reach us): the user's input, answered with a 400.
         return _denial(kind, InvalidValue(
-            f"{_who(kind, namespace, obj)}: a field has a value of the wrong type ({type(exc).__name__}: {exc!s:.120}); "
+            f"{who(kind, namespace, obj)}: a field has a value of the wrong type ({type(exc).__name__}: {exc!s:.120}); "
             f"check the object against its schema"))
 
 
@@ -115,12 +111,16 @@ def _check_old_pod(old: dict[str, Any] | None) -> None:
     try:
         check_pod_shape(old)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        path = "oldObject." + ".".join(str(p) for p in first["loc"])
-        raise InvalidValue(f"{path}: {first['msg'].removeprefix('Value error, ')}", path) from None
+        path, message = _shape_problem(exc, "oldObject.")
+        raise InvalidValue(f"{path}: {message}", path) from None
 
 
-def _who(kind: str, namespace: str, obj: dict[str, Any]) -> str:
-    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
-    name = metadata.get("name") or (str(metadata.get("generateName") or "") + "*" if metadata.get("generateName") else "(unnamed)")
-    return f"{'pod' if kind == 'Pod' else kind} {namespace}/{name}"  # as the pod planner names pods
+def _shape_problem(exc: ValidationError, prefix: str = "") -> tuple[str, str]:
+    """The field and the message of a shape check's first problem."""
+    first = exc.errors()[0]
+    path = ".".join(str(p) for p in first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if message.startswith(path + "."):  # a check on a whole object names the exact field itself
+        path, _, message = message.partition(": ")
+    return prefix + path, message
+

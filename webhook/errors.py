@@ -2,6 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+
+def who(kind: str, namespace: str, obj: dict[str, Any]) -> str:
+    """How a message names the object: `pod ml/llama-0`, `InferenceService ml/llama`, `pod ml/llama-*` for a
+    generateName."""
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    generate = metadata.get("generateName")
+    name = metadata.get("name") or (f"{generate}*" if generate else "(unnamed)")
+    return f"{'pod' if kind == 'Pod' else kind} {namespace}/{name}"
+
 
 class AdmissionDenied(Exception):
     """The object cannot be admitted as it is."""

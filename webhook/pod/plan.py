@@ -15,7 +15,7 @@ from policies.loader import Policy
 from policies.memo import IdentityMemo
 from policies.schema import Defaults, Model, NamespaceRule, PriorityClassRef, Runtime
 from policies.selection import select_runtime
-from webhook.errors import AdmissionDenied, InvalidValue
+from webhook.errors import AdmissionDenied, InvalidValue, who
 from webhook.pod import accelerators, serving, values
 from webhook.pod.accelerators import PodAccelerators
 from webhook.pod.serving import ServingContainer
@@ -98,19 +98,13 @@ def _fraction_text(milli: int) -> str:
     return f"{milli / constants.MILLI_PER_GPU:.3f}".rstrip("0").rstrip(".")
 
 
-def describe(pod: dict[str, Any], namespace: str) -> str:
-    metadata = pod.get("metadata") or {}
-    name = metadata.get("name") or (metadata.get("generateName", "") + "*") or "(unnamed)"
-    return f"pod {namespace}/{name}"
-
-
 def plan_pod(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
     """Decide everything the pod needs, or raise AdmissionDenied naming the pod and the field."""
-    who = describe(pod, namespace)
+    named = who("Pod", namespace, pod)
     try:
         return _plan(pod, namespace, policy)
     except AdmissionDenied as exc:
-        exc.message = f"{who}: {exc.message}"
+        exc.message = f"{named}: {exc.message}"
         exc.args = (exc.message,)
         raise
 

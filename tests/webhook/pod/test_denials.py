@@ -5,8 +5,10 @@ import copy
 import pytest
 
 from tests.podkit import pod
+from webhook.admission import decide
 from webhook.errors import AdmissionDenied
 from webhook.pod.mutator import mutate_pod
+from webhook.review import AdmissionRequest, GroupVersionKind
 
 M8B = {"infergate.io/model": "llama-3.1-8b-instruct"}
 LWS = {"leaderworkerset.sigs.k8s.io/name": "ds", "leaderworkerset.sigs.k8s.io/group-index": "0", "leaderworkerset.sigs.k8s.io/worker-index": "1"}
@@ -80,3 +82,21 @@ def test_namespace_without_a_rule(restricted_policy, policy):
 def test_allowed_within_restrictions(restricted_policy):
     mutation = mutate_pod(pod({**M8B, "infergate.io/workload": "training", "infergate.io/gpus": "2"}), "team-small", restricted_policy)
     assert mutation.patch
+
+
+NAMED = [
+    pytest.param({"name": "llama-0"}, "pod ml/llama-0: ", id="name"),
+    pytest.param({"generateName": "llama-"}, "pod ml/llama-*: ", id="generateName"),
+    # Regression: the planner named such a pod `ml/*` and admission, not finding its own name, named it twice.
+    pytest.param({}, "pod ml/(unnamed): metadata.annotations", id="neither"),
+]
+
+
+@pytest.mark.parametrize(("metadata", "start"), NAMED)
+def test_a_denial_names_the_pod_once(policy, metadata, start):
+    original = {"apiVersion": "v1", "kind": "Pod", "metadata": {**metadata, "annotations": {"infergate.io/model": "gpt-9"}},
+                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+    request = AdmissionRequest(uid="u", kind=GroupVersionKind(group="", version="v1", kind="Pod"), operation="CREATE",
+                               namespace="ml", object=original)
+    decision = decide(request, policy, mutate=True)
+    assert decision.message.startswith(start) and decision.message.count("pod ml/") == 1, decision.message
