@@ -19,7 +19,9 @@ Path = tuple[str | int, ...]
 _IMMUTABLE = (str, int, float, bool, type(None))
 
 
-@lru_cache(maxsize=4096)  # the same few paths come back in every request
+# The same few paths come back in every request. A pure function of an immutable tuple: its memo can never go
+# stale, so it shares no object's lifetime (unlike the policy's memo, policies/memo.py).
+@lru_cache(maxsize=4096)
 def pointer(path: Path) -> str:
     return "".join("/" + str(part).replace("~", "~0").replace("/", "~1") for part in path)
 
