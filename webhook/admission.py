@@ -11,7 +11,8 @@ from policies.loader import Policy
 from webhook.errors import AdmissionDenied, InvalidValue, who
 from webhook.isvc import kserve, ome
 from webhook.patch import PatchBuilder
-from webhook.pod.mutator import keep_merged_args, mutate_pod
+from webhook.pod.mutator import mutate_pod
+from webhook.pod.update import keep_merged_args
 from webhook.review import AdmissionRequest
 from webhook.shapes import check_object_shape, check_pod_shape
 

@@ -6,11 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from infergate import constants
 from policies.loader import Policy
 from webhook.patch import PatchBuilder
 from webhook.pod import gpu, metadata, runtime_container, scheduling, storage
-from webhook.pod.args import merge_args
 from webhook.pod.plan import PodPlan, plan_pod
 
 Injector = Callable[[PodPlan, PatchBuilder], None]
@@ -40,17 +38,3 @@ def mutate_pod(pod: dict[str, Any], namespace: str, policy: Policy) -> Mutation:
         inject(plan, patch)
     return Mutation(patch.ops, plan.warnings)
 
-
-def keep_merged_args(pod: dict[str, Any], old: dict[str, Any]) -> list[dict[str, Any]]:
-    """On UPDATE: a client re-applying the manifest it created the pod from sends its own args again, which
-    would undo the runtime's merged flags, and the API server forbids changing a pod's args. Merging the sent
-    args into the stored ones again gives the stored ones back when nothing really changed."""
-    if constants.INJECTED_ANNOTATION not in ((old.get("metadata") or {}).get("annotations") or {}):
-        return []
-    stored = {c.get("name"): c.get("args") for c in (old.get("spec") or {}).get("containers") or []}
-    patch = PatchBuilder(pod)
-    for index, container in enumerate((pod.get("spec") or {}).get("containers") or []):
-        before = stored.get(container.get("name"))
-        if before and container.get("args") != before:
-            patch.set(("spec", "containers", index, "args"), merge_args(before, container.get("args") or []))
-    return patch.ops

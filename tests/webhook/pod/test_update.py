@@ -3,7 +3,8 @@
 import copy
 
 from tests.podkit import pod
-from webhook.pod.mutator import keep_merged_args, mutate_pod
+from webhook.pod.mutator import mutate_pod
+from webhook.pod.update import keep_merged_args
 
 
 def created(policy):
