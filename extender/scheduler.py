@@ -269,12 +269,33 @@ class Scheduler:
         except BindError as exc:
             log.warning("could not evict %s with its gang: %s", key, exc)
 
+    async def describe_missing_members(self) -> None:
+        """Read what describes the members not created yet of groups partly bound (after a restart, say), so
+        their places are held with their real shape."""
+        for describer in self.coordinator.undescribed():
+            await self._describe(describer)
+            self.coordinator.described(describer)
+
     # ---------------------------------------------------------------------------------------------- upkeep
-    def expire(self, now: float | None = None) -> None:
-        """Release what nobody will use: gang reservations past their time, bindings never seen bound."""
+    async def expire(self, now: float | None = None) -> None:
+        """Release what nobody will use: gang reservations past their time, and bindings of ours the watch never
+        showed, once the API server confirms the pod is not bound there (the watch may only be late)."""
         for group in self.coordinator.expire(now):
             log.info("gang %s did not complete within %.0fs; its reservation is released", group, self.gangs.ttl_seconds)
-        self.view.expire_assumed(now)
+        for key, node in self.view.overdue(now):
+            namespace, name = key.split("/", 1)
+            try:
+                pod = await self.binder.get_pod(namespace, name)
+            except BindError as exc:
+                log.warning("cannot check our binding of %s: %s; it stays counted", key, exc)
+                continue
+            if key not in self.view.assumed:
+                continue  # the watch caught up meanwhile
+            if pod is not None and (pod.get("spec") or {}).get("nodeName") == node:
+                self.view.apply_pod(pod)  # bound indeed: count it as the watch will show it
+            else:
+                log.warning("pod %s was bound by the extender but is not bound on %s; releasing", key, node)
+                self.view.forget(key)
 
     def learn_workload(self, minimum: int = 50) -> bool:
         """Fragmentation-aware scorers score against the pod shapes they expect: teach them the GPU pods in

@@ -172,7 +172,8 @@ class ExtenderServer:
                 if time.monotonic() - learned > self.relearn_every and self.view.synced:
                     learned = time.monotonic()
                     await self.scheduler.relearn_workload()
-                self.scheduler.expire()
+                await self.scheduler.expire()
+                await self.scheduler.describe_missing_members()
                 self.refresh_gauges()
             except Exception:
                 log.exception("a maintenance pass failed; the next one runs in %.0fs", self.maintain_interval)
