@@ -19,7 +19,6 @@ from extender.core.resources import (
     AlreadyAllocated,
     DoesNotFit,
     NodeSpec,
-    PlacementError,
     PodRequest,
     UnknownNode,
     UnknownPod,

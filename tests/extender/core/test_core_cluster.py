@@ -10,7 +10,6 @@ from extender.core import (
     ClusterState,
     DoesNotFit,
     NodeSpec,
-    PlacementError,
     PodRequest,
     UnknownNode,
     UnknownPod,

@@ -18,14 +18,13 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 from aiohttp.test_utils import TestClient, TestServer
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from extender.binder import BindError
 from extender.constraints import node_taints, pod_placement
-from extender.podspec import pod_facts, pod_key
+from extender.podspec import pod_key
 from extender.scheduler import Scheduler
 from extender.server import ExtenderServer
 from extender.view import ClusterView
