@@ -277,10 +277,11 @@ class Scheduler:
             self.coordinator.described(describer)
 
     # ---------------------------------------------------------------------------------------------- upkeep
-    async def expire(self, now: float | None = None) -> None:
-        """Release what nobody will use: gang reservations past their time, and bindings of ours the watch never
-        showed, once the API server confirms the pod is not bound there (the watch may only be late)."""
-        for group in self.coordinator.expire(now):
+    async def expire(self, now: float | None = None) -> list[str]:
+        """Release what nobody will use: gang reservations past their time (returned), and bindings of ours the
+        watch never showed, once the API server confirms the pod is not bound there (the watch may be late)."""
+        expired = self.coordinator.expire(now)
+        for group in expired:
             log.info("gang %s did not complete within %.0fs; its reservation is released", group, self.gangs.ttl_seconds)
         for key, node in self.view.overdue(now):
             namespace, name = key.split("/", 1)
@@ -296,6 +297,7 @@ class Scheduler:
             else:
                 log.warning("pod %s was bound by the extender but is not bound on %s; releasing", key, node)
                 self.view.forget(key)
+        return list(expired)
 
     def learn_workload(self, minimum: int = 50) -> bool:
         """Fragmentation-aware scorers score against the pod shapes they expect: teach them the GPU pods in
@@ -340,8 +342,3 @@ class Scheduler:
         self.gangs.ttl_seconds = scheduling.reservation_seconds
         self.training_steering = scheduling.training_steering
 
-    def totals(self) -> tuple[int, int, int]:
-        """(allocated to pods, reserved for gangs, capacity), in GPU milli."""
-        reserved = self.gangs.reserved_milli()
-        used, capacity = self.view.gpu_totals()
-        return used - reserved, reserved, capacity

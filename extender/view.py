@@ -259,7 +259,3 @@ class ClusterView:
     def _release(self, key: str) -> None:
         if key in self.state:
             self.state.release(key)
-
-    def gpu_totals(self) -> tuple[int, int]:
-        """(allocated, capacity) in GPU milli."""
-        return self.state.gpu_used_milli(), self.state.gpu_capacity_milli()

@@ -215,7 +215,7 @@ async def test_a_partly_bound_group_whose_members_wait_keeps_its_reservation(pol
     members = [group_pod(f"g-{i}", "g", 2, 8) for i in range(2)]
     sched = MiniScheduler(policy, nodes, members)
     assert await sched.schedule("ml/g-0")
-    await sched.server.scheduler.expire(now=time.monotonic() + 10**6)
+    assert await sched.server.scheduler.expire(now=time.monotonic() + 10**6) == []
     assert "ml/g" in sched.server.scheduler.gangs.reservations, "renewed: its last member exists and holds its place"
     assert await sched.schedule("ml/g-1")
 
