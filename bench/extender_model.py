@@ -10,6 +10,8 @@ bench/README.md, section "Extender: model-based test".
 from __future__ import annotations
 
 import argparse
+import logging
+import random
 import sys
 import time
 from pathlib import Path
@@ -38,6 +40,8 @@ def main() -> int:
     parser.add_argument("--steps", type=int, default=60, help="at most this many steps per history")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    logging.disable(logging.WARNING)  # the extender explains every release and re-plan; the counts are what matter
+    random.seed(args.seed)
     started = time.perf_counter()
     for machine, histories in ((InProcess, args.histories), (OverHttp, args.http)):
         if not histories:
@@ -45,9 +49,6 @@ def main() -> int:
         run = settings(max_examples=histories, stateful_step_count=args.steps, deadline=None, database=None,
                        derandomize=False, suppress_health_check=list(HealthCheck),
                        phases=(Phase.generate, Phase.shrink))
-        import random
-
-        random.seed(args.seed)
         run_state_machine_as_test(machine, settings=run)
     totals = dict(sorted(ClusterModel.totals.items()))
     print(f"{time.perf_counter() - started:.0f} s; every invariant held")

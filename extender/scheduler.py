@@ -126,7 +126,9 @@ class Scheduler:
         """The names worth answering for: each once, and at most MAX_UNKNOWN of those the view does not know
         (kube-scheduler only sends nodes it knows; a caller sending millions of other names gets an answer
         the size of the cluster, not of its request)."""
-        unique = list(dict.fromkeys(names)) if len(names) > 1 else names
+        if len(names) <= len(self.view.state) + MAX_UNKNOWN:  # kube-scheduler's calls: nothing to bound
+            return names
+        unique = list(dict.fromkeys(names))
         rows = self.view.rows_of(unique)
         unknown = np.flatnonzero(rows < 0)
         if len(unknown) <= MAX_UNKNOWN:
