@@ -156,8 +156,8 @@ def pod_request(pod: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE)
 
 def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
     """The parts of a pod that pod_key, pod_facts, pod_request and gpu_index read (metadata name, namespace,
-    uid, labels and annotations; spec nodeName, overhead, affinity and the containers' resources and
-    restartPolicy; status phase), without the rest.
+    uid, labels and annotations; spec nodeName, overhead, affinity, for a pod not bound yet its nodeSelector and
+    tolerations, and the containers' resources and restartPolicy; status phase), without the rest.
 
     A listed pod is several kilobytes of objects and the extender keeps only a few hundred bytes of facts
     about it: listing tens of thousands of pods, slimming each page as it arrives keeps the process small.
@@ -169,7 +169,9 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
         return pod
     slim: dict[str, Any] = {key: pod[key] for key in ("apiVersion", "kind") if key in pod}
     slim["metadata"] = {key: metadata[key] for key in ("name", "namespace", "uid", "labels", "annotations") if key in metadata}
-    slim_spec = {key: spec[key] for key in ("nodeName", "overhead", "affinity", "nodeSelector", "tolerations") if key in spec}
+    # nodeSelector and tolerations are read only for pods not bound yet (PodFacts.placement)
+    kept = ("nodeName", "overhead", "affinity") if spec.get("nodeName") else ("nodeName", "overhead", "affinity", "nodeSelector", "tolerations")
+    slim_spec = {key: spec[key] for key in kept if key in spec}
     for key in ("initContainers", "containers"):
         containers = spec.get(key)
         if isinstance(containers, list):
@@ -242,7 +244,9 @@ class PodFacts:
 
 
 @_shaped
-def pod_facts(pod: dict[str, Any]) -> PodFacts:
+def pod_facts(pod: dict[str, Any], placements: dict[Placement, Placement] | None = None) -> PodFacts:
+    """What the extender remembers about a pod. `placements`: Placements already read, to share (pods of one
+    workload say the same about where they may go; every DaemonSet pod has the same tolerations)."""
     _names(pod, "pod")
     metadata = pod.get("metadata") or {}
     labels = metadata.get("labels") or {}
@@ -266,35 +270,62 @@ def pod_facts(pod: dict[str, Any]) -> PodFacts:
         group=group,
         terminal=(pod.get("status") or {}).get("phase") in TERMINAL_PHASES,
         reserved_node=annotations.get(constants.RESERVED_NODE_ANNOTATION),
-        placement=pod_placement(pod.get("spec") or {}),
+        # Where it may go matters only while it waits for a node (a gang member planned with its group).
+        placement=ANYWHERE if node else _shared(pod_placement(pod.get("spec") or {}), placements),
         describer=f"{metadata.get('namespace') or 'default'}/{labels[constants.LWS_NAME_LABEL]}"
         if group is not None and group.source == "LeaderWorkerSet" else None,
     )
 
 
-@dataclass(frozen=True)
-class Template:
-    """The pods an object will create, as the extender plans them before they exist."""
+def _shared(placement: Placement, placements: dict[Placement, Placement] | None) -> Placement:
+    if placement is ANYWHERE or placements is None:
+        return placement
+    return placements.setdefault(placement, placement)
 
+
+@dataclass(frozen=True)
+class Shape:
     request: PodRequest
     placement: Placement
 
 
+@dataclass(frozen=True)
+class Template:
+    """The pods an object will create, as the extender plans them before they exist: a LeaderWorkerSet's
+    leader (rank 0) and workers."""
+
+    worker: Shape
+    leader: Shape
+
+    def of_rank(self, rank: int | None) -> Shape:
+        return self.leader if rank == 0 else self.worker
+
+
 def worker_template(lws: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE) -> Template:
-    """A LeaderWorkerSet's worker pods (spec.leaderWorkerTemplate.workerTemplate), read as pods are; raises
-    PodSpecError naming the field."""
+    """A LeaderWorkerSet's pods (spec.leaderWorkerTemplate: workerTemplate, and leaderTemplate, which
+    defaults to it), read as pods are; raises PodSpecError naming the field."""
     if not isinstance(lws, dict):
         raise PodSpecError("LeaderWorkerSet: not an object")
     metadata = lws.get("metadata") if isinstance(lws.get("metadata"), dict) else {}
     who = f"LeaderWorkerSet {metadata.get('namespace')}/{metadata.get('name')}"
     spec = lws.get("spec") if isinstance(lws.get("spec"), dict) else {}
-    template = (spec.get("leaderWorkerTemplate") or {}).get("workerTemplate") if isinstance(spec.get("leaderWorkerTemplate"), dict) else None
-    if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+    templates = spec.get("leaderWorkerTemplate") if isinstance(spec.get("leaderWorkerTemplate"), dict) else {}
+
+    def shape(field: str) -> Shape | None:
+        template = templates.get(field)
+        if template is None:
+            return None
+        if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+            raise PodSpecError(f"{who}: spec.leaderWorkerTemplate.{field}: not a pod template")
+        shaped = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+        pod = {"metadata": {**shaped, "name": f"{metadata.get('name')}-{field}", "namespace": metadata.get("namespace")},
+               "spec": template["spec"]}
+        try:
+            return Shape(pod_request(pod, gpu_resource), pod_placement(template["spec"]))
+        except (PodSpecError, ConstraintError) as exc:
+            raise PodSpecError(f"{who}: {field}: {exc}") from None
+
+    worker = shape("workerTemplate")
+    if worker is None:
         raise PodSpecError(f"{who}: spec.leaderWorkerTemplate.workerTemplate: missing")
-    shaped = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
-    pod = {"metadata": {**shaped, "name": f"{metadata.get('name')}-worker", "namespace": metadata.get("namespace")},
-           "spec": template["spec"]}
-    try:
-        return Template(pod_request(pod, gpu_resource), pod_placement(template["spec"]))
-    except (PodSpecError, ConstraintError) as exc:
-        raise PodSpecError(f"{who}: workerTemplate: {exc}") from None
+    return Template(worker, shape("leaderTemplate") or worker)

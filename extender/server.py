@@ -111,7 +111,6 @@ class ExtenderServer:
     def gangs(self) -> GangBook:
         return self.scheduler.gangs
 
-
     @property
     def policies(self):
         return self.scaffold.policies
@@ -194,7 +193,8 @@ class ExtenderServer:
                 if time.monotonic() - learned > self.relearn_every and self.view.synced:
                     learned = time.monotonic()
                     await self.scheduler.relearn_workload()
-                self.metrics.reservations_expired.inc(len(self.scheduler.expire()))
+                self.metrics.reservations_expired.inc(len(await self.scheduler.expire()))
+                await self.scheduler.describe_missing_members()
                 self.refresh_gauges()
             except Exception:
                 log.exception("a maintenance pass failed; the next one runs in %.0fs", self.maintain_interval)

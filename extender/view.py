@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from extender.core import Allocation, ClusterState, PlacementError, PodRequest, UnknownNode
+from extender.constraints import Placement
 from extender.podspec import PodFacts, PodSpecError, gpu_index, node_spec, pod_facts, pod_key, pod_request
 from infergate import constants
 
@@ -56,6 +57,7 @@ class ClusterView:
     # victim's pod without a walk over every pod.
     _in_group: dict[str, set[str]] = field(default_factory=dict, repr=False)
     _by_uid: dict[str, str] = field(default_factory=dict, repr=False)
+    _placements: dict[Placement, Placement] = field(default_factory=dict, repr=False)
 
     def members(self, group: str) -> list[str]:
         """Keys of the pods of `group`, in the order the view first saw them."""
@@ -75,7 +77,7 @@ class ClusterView:
     # ------------------------------------------------------------------------------------------------ nodes
     def read_pod(self, pod: dict[str, Any]) -> tuple[PodFacts, PodRequest]:
         """A pod's facts and request as this view counts it (raises PodSpecError)."""
-        return pod_facts(pod), pod_request(pod, self.gpu_resource)
+        return pod_facts(pod, self._placements), pod_request(pod, self.gpu_resource)
 
     def apply_node(self, node: dict[str, Any]) -> None:
         try:
@@ -176,7 +178,7 @@ class ClusterView:
     def replace_all(self, nodes: Iterable[dict[str, Any]], pods: Iterable[dict[str, Any]]) -> None:
         """A full list from the API server: rebuild from it, keeping the pods bound but not yet listed."""
         pending = {key: (self.state.allocation(key), self.assumed[key]) for key in self.assumed}
-        fresh = ClusterView(gpu_resource=self.gpu_resource)
+        fresh = ClusterView(gpu_resource=self.gpu_resource, _placements=self._placements)
         for node in nodes:
             fresh.apply_node(node)
         # Pods with a known GPU index first, so pods without one take the GPUs around them.
@@ -219,13 +221,10 @@ class ClusterView:
             del self.assumed[key]
             self._release(key)
 
-    def expire_assumed(self, now: float | None = None, ttl: float = ASSUME_TTL_SECONDS) -> list[str]:
+    def overdue(self, now: float | None = None, ttl: float = ASSUME_TTL_SECONDS) -> list[tuple[str, str]]:
+        """(pod, node) of our bindings not seen bound after `ttl` seconds: to be checked with the API server."""
         now = time.monotonic() if now is None else now
-        expired = [key for key, a in self.assumed.items() if now - a.since > ttl]
-        for key in expired:
-            log.warning("pod %s was bound by the extender %.0fs ago but never seen bound; releasing", key, ttl)
-            self.forget(key)
-        return expired
+        return [(key, a.held.node if a.held else "") for key, a in self.assumed.items() if now - a.since > ttl]
 
     # ------------------------------------------------------------------------------------------------ inner
     def _hold(self, key: str, facts: PodFacts, request: PodRequest, index: int | None, *, force: bool) -> None:
