@@ -53,6 +53,11 @@ LWS_GROUP_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/group-index"
 LWS_WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
 LWS_SIZE_ANNOTATION = "leaderworkerset.sigs.k8s.io/size"
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
+# The two PodGroup APIs a pod can join, and the GroupIdentity.source of each.
+NATIVE_POD_GROUP_API = "scheduling.k8s.io/v1beta1"  # Kubernetes' own, pods join by spec.schedulingGroup.podGroupName
+COSCHEDULING_POD_GROUP_API = "scheduling.x-k8s.io/v1alpha1"  # scheduler-plugins coscheduling, by POD_GROUP_LABEL
+NATIVE_POD_GROUP = "PodGroup (scheduling.k8s.io)"
+COSCHEDULING_POD_GROUP = "PodGroup"
 
 # Pods created by the OME and KServe controllers for an InferenceService
 ISVC_POD_LABELS = (

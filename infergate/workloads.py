@@ -1,7 +1,9 @@
 """What a pod is, read the same way by the webhook and the extender: its workload class and its group.
 
 Groups are recognised, in this order: infergate's own annotations, LeaderWorkerSet labels (size from its
-annotation, rank from the worker index), and the PodGroup label of the scheduler-plugins coscheduling API.
+annotation, rank from the worker index), a native PodGroup named by spec.schedulingGroup.podGroupName, and the
+PodGroup label of the scheduler-plugins coscheduling API. Both PodGroup kinds keep their size (and topology) in
+the PodGroup object, not on the pod: the identity has no size, and the extender reads it from the PodGroup.
 """
 
 from __future__ import annotations
@@ -24,10 +26,11 @@ class PodFieldError(ValueError):
 @dataclass(frozen=True)
 class GroupIdentity:
     key: str  # "namespace/name", unique per group in the cluster
-    size: int | None  # None where the source does not say (a PodGroup label alone)
+    size: int | None  # None where the pod does not say (a PodGroup keeps it in the object)
     rank: int | None
     role: str | None
     source: str  # which convention identified it
+    topology: tuple[str, ...] = ()  # node label keys whose one value all members must share (a PodGroup's)
 
 
 def _count(field: str, value: str | None, minimum: int) -> int | None:
@@ -38,7 +41,9 @@ def _count(field: str, value: str | None, minimum: int) -> int | None:
     return int(value)
 
 
-def group_identity(metadata: dict[str, Any]) -> GroupIdentity | None:
+def group_identity(metadata: dict[str, Any], spec: dict[str, Any] | None = None) -> GroupIdentity | None:
+    """The pod's group from its metadata and, for the native PodGroup API, its spec (optional: without it,
+    pods are read as before that API existed)."""
     namespace = metadata.get("namespace") or ""
     labels: dict[str, str] = metadata.get("labels") or {}
     annotations: dict[str, str] = metadata.get("annotations") or {}
@@ -71,10 +76,29 @@ def group_identity(metadata: dict[str, Any]) -> GroupIdentity | None:
         key = f"{namespace}/{lws}-{labels[constants.LWS_GROUP_INDEX_LABEL]}"
         return GroupIdentity(key, size, rank, role, "LeaderWorkerSet")
 
+    # --- native PodGroup (scheduling.k8s.io/v1beta1, GenericWorkload): the pod names it in its spec
+    native = _native_pod_group(spec)
+    if native is not None:
+        return GroupIdentity(f"{namespace}/{native}", None, 0 if role == "leader" else None, role, constants.NATIVE_POD_GROUP)
+    # --- end native PodGroup
+
     pod_group = labels.get(constants.POD_GROUP_LABEL)
     if pod_group is not None:
         return GroupIdentity(f"{namespace}/{pod_group}", None, 0 if role == "leader" else None, role, "PodGroup")
     return None
+
+
+def _native_pod_group(spec: dict[str, Any] | None) -> str | None:
+    group = spec.get("schedulingGroup") if isinstance(spec, dict) else None
+    if group is None:
+        return None
+    name = group.get("podGroupName") if isinstance(group, dict) else None
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name:
+        raise PodFieldError(f"spec.schedulingGroup.podGroupName: {name!r} is not the name of a PodGroup",
+                            "spec.schedulingGroup.podGroupName")
+    return name
 
 
 def workload_class_of(metadata: dict[str, Any], has_model: bool) -> tuple[str, str]:

@@ -111,7 +111,7 @@ class GangCoordinator:
 
     def _plan(self, facts: PodFacts, request: PodRequest, names: list[str]):
         members, near = self.members_to_place(facts, request, names)
-        return self.book.plan(facts.group.key, members, near)  # type: ignore[union-attr]
+        return self.book.plan(facts.group.key, members, near, facts.group.topology)  # type: ignore[union-attr]
 
     def members_to_place(self, facts: PodFacts, request: PodRequest, names: Sequence[str] = ()) -> tuple[list[Member], list[str]]:
         """The members still to place (this pod first), each with its own request and the nodes it may use,

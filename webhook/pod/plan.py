@@ -93,7 +93,7 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
     model_name = annotations.get(constants.MODEL_ANNOTATION)
     try:
         workload_class, class_reason = workload_class_of(metadata, has_model=model_name is not None)
-        group = group_identity({**metadata, "namespace": namespace})
+        group = group_identity({**metadata, "namespace": namespace}, pod.get("spec"))
     except PodFieldError as exc:
         raise InvalidValue(str(exc), exc.field) from None
 
