@@ -121,11 +121,13 @@ class PodGroups:
     """The PodGroups of the cluster, by API and "namespace/name". `served` holds the APIs whose objects this
     holds in full (listed from a cluster that serves them, or present in a snapshot): only for those is a
     missing PodGroup a problem; a pod naming a PodGroup of an API not served is planned as before PodGroups
-    were read (a gang of the members that exist)."""
+    were read (a gang of the members that exist). `pending` holds the APIs a watch will list but has not yet:
+    until it has, their gangs wait rather than be planned without their size."""
 
     def __init__(self) -> None:
         self.groups: dict[tuple[str, str], PodGroupSpec] = {}
         self.served: set[str] = set()
+        self.pending: set[str] = set()
 
     def apply(self, obj: dict[str, Any]) -> None:
         read = read_pod_group(obj)
@@ -144,10 +146,12 @@ class PodGroups:
         for obj in objects:
             self.apply({**obj, "apiVersion": obj.get("apiVersion") or api})
         self.served.add(api)
+        self.pending.discard(api)
 
     def withdraw(self, api: str) -> None:
         """The API is not served (any more): forget its objects."""
         self.served.discard(api)
+        self.pending.discard(api)
         for known in [k for k in self.groups if k[0] == api]:
             del self.groups[known]
 
@@ -162,6 +166,8 @@ class PodGroups:
             return facts
         found = self.groups.get((api, group.key))
         if found is None:
+            if api in self.pending:
+                return f"pod {facts.key}: the extender has not listed the PodGroups of {api} yet; it places the gang once it has"
             if api not in self.served:
                 return facts
             namespace, name = group.key.split("/", 1)

@@ -228,6 +228,7 @@ class KubeSource:
         self.core = client.CoreV1Api(api_client)
         self.custom = client.CustomObjectsApi(api_client)
         self.view = view
+        view.pod_groups.pending.update(POD_GROUP_APIS)  # until each is listed (or found absent)
         self.relists = 0
         self.watch_restarts = 0
 

@@ -172,6 +172,10 @@ async def test_missing_or_malformed_pod_group_gets_a_reason(policy, groups, expe
 async def test_an_api_not_served_plans_from_the_members_that_exist(policy):
     sched = MiniScheduler(policy, racks(2), [cosched_member("c-0", "job", gpus=8), cosched_member("c-1", "job", gpus=8)])
     assert sched.view.pod_groups.served == set()
+    sched.view.pod_groups.pending.add(COSCHED)  # a watch that has not listed yet: wait, do not guess the size
+    assert await sched.schedule("ml/c-0") is None
+    assert "has not listed the PodGroups of scheduling.x-k8s.io/v1alpha1 yet" in next(iter(sched.reasons["ml/c-0"].values()))
+    sched.view.pod_groups.withdraw(COSCHED)  # found not served
     assert await sched.schedule("ml/c-0") and await sched.schedule("ml/c-1")
 
 
@@ -257,6 +261,7 @@ async def test_the_watch_tolerates_an_api_that_is_not_served_and_picks_it_up_lat
     view = ClusterView()
     source = KubeSource(object(), view)
     source.custom = Custom()
+    assert COSCHED in view.pod_groups.pending
     with caplog.at_level(logging.INFO, logger="extender.sources"):
         task = asyncio.create_task(source.follow_pod_groups(COSCHED, retry=0.01))
         for _ in range(200):
@@ -264,7 +269,7 @@ async def test_the_watch_tolerates_an_api_that_is_not_served_and_picks_it_up_lat
             if ("scheduling.x-k8s.io/v1alpha1", "ml/later") in view.pod_groups.groups:
                 break
         task.cancel()
-    assert view.pod_groups.served == {COSCHED}
+    assert view.pod_groups.served == {COSCHED} and COSCHED not in view.pod_groups.pending
     assert view.pod_groups.groups[(COSCHED, "ml/job")].size == 2 and view.pod_groups.groups[(COSCHED, "ml/later")].size == 3
     said = [r.getMessage() for r in caplog.records]
     assert sum("is not served by this cluster" in m for m in said) == 1, "said once, not on every retry"
