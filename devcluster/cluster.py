@@ -66,7 +66,8 @@ DISABLED_CONTROLLERS = ("endpoint", "endpointslice", "endpointslicemirroring")
 # --- Kubernetes' own gangs (scheduling.k8s.io/v1beta1 PodGroup, Workload): beta in v1.37 and off by default.
 # GenericWorkload serves the API (with its beta version enabled) and makes kube-scheduler hold a gang until
 # minCount of its pods can run (the GangScheduling plugin); TopologyAwareWorkloadScheduling (alpha) keeps a
-# PodGroup's spec.schedulingConstraints.topology, which the API server drops without it.
+# PodGroup's spec.schedulingConstraints.topology, which the API server drops without it. kube-controller-manager
+# needs GenericWorkload too, for the controller that lets a deleted PodGroup go.
 WORKLOAD_FEATURE_GATES = "GenericWorkload=true,TopologyAwareWorkloadScheduling=true"
 WORKLOAD_RUNTIME_CONFIG = "scheduling.k8s.io/v1beta1=true"
 # --- end Kubernetes' own gangs
@@ -502,6 +503,8 @@ class LocalCluster:
             # New nodes carry a not-ready taint until the node lifecycle controller sees them Ready; checking
             # every second instead of every 5 makes fresh fake nodes schedulable that much sooner.
             "--node-monitor-period=1s",
+            # removes a deleted PodGroup's scheduling.k8s.io/podgroup-protection finalizer once its pods are gone
+            f"--feature-gates={WORKLOAD_FEATURE_GATES}",
         ]
         self._run("kube-controller-manager", argv, port)
 
