@@ -17,6 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any
 
+from extender.podspec import PodFacts
 from infergate import constants
 
 # Members beyond this are a broken object, not a gang (the gang book refuses to plan more anyway).
@@ -155,7 +156,7 @@ class PodGroups:
         for known in [k for k in self.groups if k[0] == api]:
             del self.groups[known]
 
-    def resolve(self, facts: Any, bound_members: int = 0) -> Any:
+    def resolve(self, facts: PodFacts, bound_members: int = 0) -> PodFacts | str:
         """The pod's facts with its group as its PodGroup says (size, topology), or without a group where the
         PodGroup makes it no gang (a basic policy; a member beyond a quorum already bound); a str with what a
         person must fix where the PodGroup is missing or unreadable. Facts of other groups come back as they
@@ -164,6 +165,7 @@ class PodGroups:
         api = API_OF_SOURCE.get(group.source) if group is not None else None
         if api is None:
             return facts
+        assert group is not None
         found = self.groups.get((api, group.key))
         if found is None:
             if api in self.pending:

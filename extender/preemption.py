@@ -25,7 +25,7 @@ def choose_victims(
             continue
         victims = [key for key in map(view.key_of_uid, uids) if key is not None]
         elsewhere: set[str] = set()
-        for gang in {g for g in map(lambda v: _gang_of(view, v), victims) if g is not None}:
+        for gang in {g for g in (_gang_of(view, v) for v in victims) if g is not None}:
             for key in view.members(gang):
                 facts = view.facts[key]
                 if facts.node is not None and key not in victims:
