@@ -64,6 +64,12 @@ def delete(cluster: LocalCluster, namespace: str, kind: str, names: list[str]) -
     cluster.kubectl("delete", kind, *names, "-n", namespace, "--wait=true", "--ignore-not-found", check=True)
 
 
+def finish(cluster: LocalCluster, namespace: str, pods: list[str], groups: list[str], api: str = "scheduling.k8s.io") -> None:
+    """Delete the test's pods, then its PodGroups (a native one goes once its pods are gone)."""
+    delete(cluster, namespace, "pod", pods)
+    delete(cluster, namespace, f"podgroups.{api}", groups)
+
+
 def no_partial_group(cluster: LocalCluster, namespace: str, sizes: dict[str, int]) -> list[str]:
     pods = cluster.get_json("pods", "-n", namespace)["items"]
     nodes = cluster.get_json("nodes")["items"]
@@ -103,8 +109,7 @@ def test_native_pod_group_of_whole_and_fractional_pods_lands_whole_in_one_rack(p
         pod = cluster.get_json("pod", name, "-n", "ml-serving")
         assert pod["metadata"]["annotations"]["infergate.io/gpu-index"].isdigit()
     assert no_partial_group(cluster, "ml-serving", {"ml-serving/mixed": 4}) == []
-    delete(cluster, "ml-serving", "pod", names)
-    delete(cluster, "ml-serving", "podgroups.scheduling.k8s.io", ["mixed"])
+    finish(cluster, "ml-serving", names, ["mixed"])
 
 
 def test_two_competing_native_gangs_one_then_the_other(podgroups: InfergateStack) -> None:
@@ -131,8 +136,7 @@ def test_two_competing_native_gangs_one_then_the_other(podgroups: InfergateStack
     assert no_partial_group(cluster, "ml-training", {f"ml-training/{g}": 2 for g in gangs}) == []
     delete(cluster, "ml-training", "pod", gangs[first])  # the first gang finishes
     cluster.wait_for("the second gang to be bound", lambda: bound()[second] == 2, timeout=120)
-    delete(cluster, "ml-training", "pod", gangs[second])
-    delete(cluster, "ml-training", "podgroups.scheduling.k8s.io", list(gangs))
+    finish(cluster, "ml-training", gangs[second], list(gangs))
 
 
 def test_scheduler_plugins_pod_group_members_arriving_one_by_one(podgroups: InfergateStack) -> None:
@@ -151,8 +155,7 @@ def test_scheduler_plugins_pod_group_members_arriving_one_by_one(podgroups: Infe
     assert "of its 3 members exist" in message, message
     cluster.wait_for("the whole group to be bound", lambda: all(placed(cluster, "ml-training", names).values()), timeout=120)
     assert len(set(placed(cluster, "ml-training", names).values())) == 3
-    delete(cluster, "ml-training", "pod", names)
-    delete(cluster, "ml-training", "podgroups.scheduling.x-k8s.io", ["trickle"])
+    finish(cluster, "ml-training", names, ["trickle"], api="scheduling.x-k8s.io")
 
 
 def test_inference_preempts_a_training_pod_group_as_a_whole(podgroups: InfergateStack) -> None:
@@ -168,8 +171,7 @@ def test_inference_preempts_a_training_pod_group_as_a_whole(podgroups: Infergate
     cluster.wait_for("the whole training PodGroup to be gone",
                      lambda: not any(placed(cluster, "ml-training", names).values()), timeout=60)
     delete(cluster, "ml-serving", "pod", ["serve-now"])
-    delete(cluster, "ml-training", "pod", names)
-    delete(cluster, "ml-training", "podgroups.scheduling.k8s.io", ["pretrain"])
+    finish(cluster, "ml-training", names, ["pretrain"])
 
 
 def test_the_native_gang_plugin_runs_beside_the_extender(podgroups: InfergateStack) -> None:
@@ -186,5 +188,4 @@ def test_the_native_gang_plugin_runs_beside_the_extender(podgroups: InfergateSta
     assert events == [], json.dumps(events)
     cluster.apply([member("held-1", "ml-training", "NVIDIA-GH200", "training", gpus=1, pod_group="held")])
     cluster.wait_for("the pair to be bound", lambda: all(placed(cluster, "ml-training", ["held-0", "held-1"]).values()), timeout=60)
-    delete(cluster, "ml-training", "pod", ["held-0", "held-1"])
-    delete(cluster, "ml-training", "podgroups.scheduling.k8s.io", ["held"])
+    finish(cluster, "ml-training", ["held-0", "held-1"], ["held"])
