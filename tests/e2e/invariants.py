@@ -51,8 +51,9 @@ def check_invariants(pods: list[dict[str, Any]], nodes: list[dict[str, Any]], cr
         bound = [m for m in members if m["spec"].get("nodeName")]
         if 0 < len(bound) < size:
             pending = [m for m in members if not m["spec"].get("nodeName")]
-            reserved = all("infergate.io/reserved-node" in m["metadata"].get("annotations", {}) for m in pending)
-            if not reserved or len(members) < size:
+            # members beyond the group's size (a PodGroup's minCount) need no place of their own
+            reserved = sum(1 for m in pending if "infergate.io/reserved-node" in m["metadata"].get("annotations", {}))
+            if len(bound) + reserved < size:
                 problems.append(f"group {group}: {len(bound)} of {size} members bound and the rest not reserved")
     for key in sorted(created - live):
         problems.append(f"pod {key} was lost")

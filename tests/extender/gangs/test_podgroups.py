@@ -274,3 +274,16 @@ async def test_the_watch_tolerates_an_api_that_is_not_served_and_picks_it_up_lat
     said = [r.getMessage() for r in caplog.records]
     assert sum("is not served by this cluster" in m for m in said) == 1, "said once, not on every retry"
     assert any("the API is served now" in m for m in said)
+
+
+async def test_a_new_run_of_a_group_does_not_inherit_the_places_of_the_last(policy):
+    """Found by the model: a run whose bound member ended left its other place reserved; the first pod of the
+    group's next run took it and was bound alone."""
+    sched = scheduler(policy, racks(2), [cosched_member("r1-0", "job", gpus=8), cosched_member("r1-1", "job", gpus=8)],
+                      [cosched_group("job", 2)])
+    assert await sched.schedule("ml/r1-0")  # its partner is reserved, not bound yet
+    sched.delete("ml/r1-0")
+    sched.delete("ml/r1-1")  # the run is over
+    sched.add(cosched_member("r2-0", "job", gpus=8))
+    assert await sched.schedule("ml/r2-0") is None
+    assert "1 of its 2 members exist" in next(iter(sched.reasons["ml/r2-0"].values()))
