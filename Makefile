@@ -6,9 +6,11 @@ INSTALLED := $(VENV)/.installed
 
 .PHONY: setup controlplane test unit demo demo-down deploy undeploy sync-policy bench clean
 
-# The venv and the control-plane binaries: everything the project and its tests need.
+# The venv, the control-plane binaries, helm and a headless Chromium: everything the project and its tests need.
 setup: $(INSTALLED)
 	bash devcluster/build.sh
+	bash devcluster/build-helm.sh
+	bash devcluster/install-chromium.sh
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -97,6 +97,7 @@ def up(work_dir: Path) -> int:
     print(f"up in {time.monotonic() - started:.0f}s. Try:")
     print(f"  kubectl --kubeconfig {cluster.kubeconfig} get pods -A -o wide")
     print(f"  kubectl --kubeconfig {cluster.kubeconfig} get inferenceservices.ome.io -n ml-serving -o yaml")
+    print(f"  GPU map: https://127.0.0.1:{stack.servers['extender'].port}/ui (certificate from {stack.tls_dir / 'ca.crt'})")
     print("Stop it with: make demo-down")
     return 0
 

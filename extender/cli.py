@@ -14,7 +14,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "extender",
         help="serve the kube-scheduler extender",
-        description="Serve /filter, /prioritize, /preempt, /bind, /healthz, /readyz and /metrics for kube-scheduler.",
+        description="Serve /filter, /prioritize, /preempt, /bind, /healthz, /readyz and /metrics for kube-scheduler, "
+                    "and the GPU map (/ui, /api/v1/cluster).",
     )
     parser.add_argument("--policy", default=str(SHIPPED_POLICY_DIR), metavar="DIR", help="policy directory (default: the shipped policies/)")
     source = parser.add_mutually_exclusive_group(required=True)
@@ -23,6 +24,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--snapshot", metavar="FILE", help="Nodes and Pods from a YAML/JSON file (kind: List or multi-document)")
     parser.add_argument("--host", default="0.0.0.0")
     parser.add_argument("--port", type=int, default=8888)
+    parser.add_argument("--metrics-port", type=int, metavar="PORT",
+                        help="also serve GET /metrics, and nothing else, on every address at PORT (for Prometheus, "
+                             "when --host is loopback-only); same TLS")
     parser.add_argument("--tls-cert", metavar="FILE")
     parser.add_argument("--tls-key", metavar="FILE")
     parser.set_defaults(func=run)
@@ -74,7 +78,12 @@ async def _serve(args: argparse.Namespace, policy, tls) -> None:
         server.scaffold.companions["watch"] = KubeSource(api, view).run
     runner = await server.scaffold.start(args.host, args.port)
     logging.getLogger(__name__).info("extender serving on %s:%d", args.host, args.port)
+    runners = [runner]
+    if args.metrics_port:
+        runners.append(await server.scaffold.start_metrics(args.metrics_port))
+        logging.getLogger(__name__).info("metrics only on port %d", args.metrics_port)
     try:
         await asyncio.Event().wait()
     finally:
-        await runner.cleanup()
+        for each in runners:
+            await each.cleanup()

@@ -274,28 +274,48 @@ def pod_facts(pod: dict[str, Any]) -> PodFacts:
 
 
 @dataclass(frozen=True)
-class Template:
-    """The pods an object will create, as the extender plans them before they exist."""
-
+class Shape:
     request: PodRequest
     placement: Placement
 
 
+@dataclass(frozen=True)
+class Template:
+    """The pods an object will create, as the extender plans them before they exist: a LeaderWorkerSet's
+    leader (rank 0) and workers."""
+
+    worker: Shape
+    leader: Shape
+
+    def of_rank(self, rank: int | None) -> Shape:
+        return self.leader if rank == 0 else self.worker
+
+
 def worker_template(lws: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE) -> Template:
-    """A LeaderWorkerSet's worker pods (spec.leaderWorkerTemplate.workerTemplate), read as pods are; raises
-    PodSpecError naming the field."""
+    """A LeaderWorkerSet's pods (spec.leaderWorkerTemplate: workerTemplate, and leaderTemplate, which
+    defaults to it), read as pods are; raises PodSpecError naming the field."""
     if not isinstance(lws, dict):
         raise PodSpecError("LeaderWorkerSet: not an object")
     metadata = lws.get("metadata") if isinstance(lws.get("metadata"), dict) else {}
     who = f"LeaderWorkerSet {metadata.get('namespace')}/{metadata.get('name')}"
     spec = lws.get("spec") if isinstance(lws.get("spec"), dict) else {}
-    template = (spec.get("leaderWorkerTemplate") or {}).get("workerTemplate") if isinstance(spec.get("leaderWorkerTemplate"), dict) else None
-    if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+    templates = spec.get("leaderWorkerTemplate") if isinstance(spec.get("leaderWorkerTemplate"), dict) else {}
+
+    def shape(field: str) -> Shape | None:
+        template = templates.get(field)
+        if template is None:
+            return None
+        if not isinstance(template, dict) or not isinstance(template.get("spec"), dict):
+            raise PodSpecError(f"{who}: spec.leaderWorkerTemplate.{field}: not a pod template")
+        shaped = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
+        pod = {"metadata": {**shaped, "name": f"{metadata.get('name')}-{field}", "namespace": metadata.get("namespace")},
+               "spec": template["spec"]}
+        try:
+            return Shape(pod_request(pod, gpu_resource), pod_placement(template["spec"]))
+        except (PodSpecError, ConstraintError) as exc:
+            raise PodSpecError(f"{who}: {field}: {exc}") from None
+
+    worker = shape("workerTemplate")
+    if worker is None:
         raise PodSpecError(f"{who}: spec.leaderWorkerTemplate.workerTemplate: missing")
-    shaped = template.get("metadata") if isinstance(template.get("metadata"), dict) else {}
-    pod = {"metadata": {**shaped, "name": f"{metadata.get('name')}-worker", "namespace": metadata.get("namespace")},
-           "spec": template["spec"]}
-    try:
-        return Template(pod_request(pod, gpu_resource), pod_placement(template["spec"]))
-    except (PodSpecError, ConstraintError) as exc:
-        raise PodSpecError(f"{who}: workerTemplate: {exc}") from None
+    return Template(worker, shape("leaderTemplate") or worker)

@@ -129,7 +129,9 @@ class Scheduler:
         """The names worth answering for: each once, and at most MAX_UNKNOWN of those the view does not know
         (kube-scheduler only sends nodes it knows; a caller sending millions of other names gets an answer
         the size of the cluster, not of its request)."""
-        unique = list(dict.fromkeys(names)) if len(names) > 1 else names
+        if len(names) <= len(self.view.state) + MAX_UNKNOWN:  # kube-scheduler's calls: nothing to bound
+            return names
+        unique = list(dict.fromkeys(names))
         rows = self.view.rows_of(unique)
         unknown = np.flatnonzero(rows < 0)
         if len(unknown) <= MAX_UNKNOWN:
@@ -274,12 +276,35 @@ class Scheduler:
         except BindError as exc:
             log.warning("could not evict %s with its gang: %s", key, exc)
 
+    async def describe_missing_members(self) -> None:
+        """Read what describes the members not created yet of groups partly bound (after a restart, say), so
+        their places are held with their real shape."""
+        for describer in self.coordinator.undescribed():
+            await self._describe(describer)
+            self.coordinator.described(describer)
+
     # ---------------------------------------------------------------------------------------------- upkeep
-    def expire(self, now: float | None = None) -> None:
-        """Release what nobody will use: gang reservations past their time, bindings never seen bound."""
-        for group in self.coordinator.expire(now):
+    async def expire(self, now: float | None = None) -> list[str]:
+        """Release what nobody will use: gang reservations past their time (returned), and bindings of ours the
+        watch never showed, once the API server confirms the pod is not bound there (the watch may be late)."""
+        expired = self.coordinator.expire(now)
+        for group in expired:
             log.info("gang %s did not complete within %.0fs; its reservation is released", group, self.gangs.ttl_seconds)
-        self.view.expire_assumed(now)
+        for key, node in self.view.overdue(now):
+            namespace, name = key.split("/", 1)
+            try:
+                pod = await self.binder.get_pod(namespace, name)
+            except BindError as exc:
+                log.warning("cannot check our binding of %s: %s; it stays counted", key, exc)
+                continue
+            if key not in self.view.assumed:
+                continue  # the watch caught up meanwhile
+            if pod is not None and (pod.get("spec") or {}).get("nodeName") == node:
+                self.view.apply_pod(pod)  # bound indeed: count it as the watch will show it
+            else:
+                log.warning("pod %s was bound by the extender but is not bound on %s; releasing", key, node)
+                self.view.forget(key)
+        return list(expired)
 
     def learn_workload(self, minimum: int = 50) -> bool:
         """Fragmentation-aware scorers score against the pod shapes they expect: teach them the GPU pods in
@@ -324,8 +349,3 @@ class Scheduler:
         self.gangs.ttl_seconds = scheduling.reservation_seconds
         self.training_steering = scheduling.training_steering
 
-    def totals(self) -> tuple[int, int, int]:
-        """(allocated to pods, reserved for gangs, capacity), in GPU milli."""
-        reserved = self.gangs.reserved_milli()
-        used, capacity = self.view.gpu_totals()
-        return used - reserved, reserved, capacity

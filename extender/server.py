@@ -21,6 +21,10 @@ from pydantic import BaseModel, ValidationError
 
 from extender.binder import Binder
 from extender.core import Scorer
+from extender.gangs import GangBook
+from extender.gpumap import FilterReasons, History, figures
+from extender.gpumap.http import routes as gpumap_routes
+from extender.podspec import pod_key
 from extender.protocol import (
     ExtenderArgs,
     ExtenderBindingArgs,
@@ -54,6 +58,10 @@ class ExtenderMetrics:
         self.gpu_reserved = Gauge("infergate_gpu_reserved_milli", "GPU milli reserved for gangs not yet bound", registry=registry)
         self.gpu_capacity = Gauge("infergate_gpu_capacity_milli", "GPU milli of all nodes in view", registry=registry)
         self.unreadable = Gauge("infergate_unreadable_objects", "Pods and nodes the extender could not read", registry=registry)
+        self.gpu_stranded = Gauge("infergate_gpu_stranded_milli", "Free GPU milli on partly used GPUs (no whole-GPU pod can use it)", registry=registry)
+        self.ready = Gauge("infergate_extender_ready", "1 once the view is synced with the API server (what /readyz answers)", registry=registry)
+        self.reservations = Gauge("infergate_gang_reservations", "Gang reservations held, not yet fully bound", registry=registry)
+        self.reservations_expired = Counter("infergate_gang_reservations_expired", "Gang reservations released because the gang did not complete in time", registry=registry)
         self.policy_loads = scaffold.policy_loads
 
 
@@ -86,6 +94,10 @@ class ExtenderServer:
         }
         for verb in VERBS:
             self.scaffold.route("POST", f"/{verb}", self._endpoint(verb))
+        self.gpu_history = History()
+        self.filter_reasons = FilterReasons()  # why each pending pod was last refused, for the GPU map
+        for route in gpumap_routes(self):
+            self.scaffold.route(route.method, route.path, route.handler)
 
     def app(self) -> web.Application:
         return self.scaffold.app()
@@ -93,6 +105,12 @@ class ExtenderServer:
     @property
     def policy(self) -> Policy:
         return self.scaffold.policy
+
+    # What the GPU map reads (extender.gpumap.http.MapSource).
+    @property
+    def gangs(self) -> GangBook:
+        return self.scheduler.gangs
+
 
     @property
     def policies(self):
@@ -134,7 +152,11 @@ class ExtenderServer:
 
     async def _filter(self, body: bytes) -> Answer:
         args: ExtenderArgs = self._parse(ExtenderArgs, body)
-        answer = await self.scheduler.filter(args.Pod, args.candidate_names())
+        names = args.candidate_names()
+        answer = await self.scheduler.filter(args.Pod, names)
+        key = pod_key(args.Pod)
+        if key != "(unnamed)":
+            self.filter_reasons.record(key, len(names), answer.fits, answer.failed or answer.unresolvable)
         if answer.result not in ("ok", "no-fit", "unresolvable"):  # a gang's plan may have reserved capacity
             self.refresh_gauges()
         return filter_result(args, answer.fits, answer.failed, answer.unresolvable), answer.result
@@ -172,14 +194,20 @@ class ExtenderServer:
                 if time.monotonic() - learned > self.relearn_every and self.view.synced:
                     learned = time.monotonic()
                     await self.scheduler.relearn_workload()
-                self.scheduler.expire()
+                self.metrics.reservations_expired.inc(len(await self.scheduler.expire()))
+                await self.scheduler.describe_missing_members()
                 self.refresh_gauges()
             except Exception:
                 log.exception("a maintenance pass failed; the next one runs in %.0fs", self.maintain_interval)
 
     def refresh_gauges(self) -> None:
-        allocated, reserved, capacity = self.scheduler.totals()
-        self.metrics.gpu_allocated.set(allocated)
-        self.metrics.gpu_reserved.set(reserved)
-        self.metrics.gpu_capacity.set(capacity)
+        now = figures(self.view.state, self.scheduler.gangs.reserved_milli())
+        self.metrics.gpu_allocated.set(now.allocated)
+        self.metrics.gpu_reserved.set(now.reserved)
+        self.metrics.gpu_capacity.set(now.capacity)
+        self.metrics.gpu_stranded.set(now.stranded)
         self.metrics.unreadable.set(self.view.problems)
+        self.metrics.ready.set(1 if self.view.synced else 0)
+        self.metrics.reservations.set(len(self.scheduler.gangs.reservations))
+        if self.view.synced:
+            self.gpu_history.record(time.monotonic(), now)

@@ -232,13 +232,10 @@ class ClusterView:
             del self.assumed[key]
             self._release(key)
 
-    def expire_assumed(self, now: float | None = None, ttl: float = ASSUME_TTL_SECONDS) -> list[str]:
+    def overdue(self, now: float | None = None, ttl: float = ASSUME_TTL_SECONDS) -> list[tuple[str, str]]:
+        """(pod, node) of our bindings not seen bound after `ttl` seconds: to be checked with the API server."""
         now = time.monotonic() if now is None else now
-        expired = [key for key, a in self.assumed.items() if now - a.since > ttl]
-        for key in expired:
-            log.warning("pod %s was bound by the extender %.0fs ago but never seen bound; releasing", key, ttl)
-            self.forget(key)
-        return expired
+        return [(key, a.held.node if a.held else "") for key, a in self.assumed.items() if now - a.since > ttl]
 
     # ------------------------------------------------------------------------------------------------ inner
     def _hold(self, key: str, facts: PodFacts, request: PodRequest, index: int | None, *, force: bool) -> None:
@@ -275,7 +272,3 @@ class ClusterView:
     def _release(self, key: str) -> None:
         if key in self.state:
             self.state.release(key)
-
-    def gpu_totals(self) -> tuple[int, int]:
-        """(allocated, capacity) in GPU milli."""
-        return self.state.gpu_used_milli(), self.state.gpu_capacity_milli()

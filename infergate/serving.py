@@ -156,6 +156,16 @@ class Scaffold:
         await web.TCPSite(runner, host, port, ssl_context=self.ssl_context).start()
         return runner
 
+    async def start_metrics(self, port: int) -> web.AppRunner:
+        """GET /metrics alone on every address at `port`, same TLS: for Prometheus to scrape a server whose main
+        port listens on loopback only."""
+        app = web.Application()
+        app.router.add_get("/metrics", self.metrics_page)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        await web.TCPSite(runner, None, port, ssl_context=self.ssl_context).start()
+        return runner
+
     def run(self, host: str, port: int) -> None:
         """Serve until interrupted, in a loop of its own."""
         web.run_app(self.app(), host=host, port=port, ssl_context=self.ssl_context, access_log=None, print=None)

@@ -8,8 +8,8 @@ from math import ceil
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50}
 _DECIMAL = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15}
-_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?$")
-_PARAMS = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMBT])$")
+_QUANTITY = re.compile(r"^([0-9]+(?:\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|k|M|G|T|P)?\Z")
+_PARAMS = re.compile(r"^([0-9]+(?:\.[0-9]+)?)([KMBT])\Z")
 _PARAM_UNITS = {"K": 10**3, "M": 10**6, "B": 10**9, "T": 10**12}
 
 

@@ -45,6 +45,11 @@ class WebhookMetrics:
         self.bad_requests = Counter(
             "infergate_webhook_bad_requests", "Bodies that were not AdmissionReviews", registry=self.registry
         )
+        # reason: the status reason of the denial (NotFound, Forbidden, Invalid, InternalError ...), a short fixed set.
+        self.denials = Counter(
+            "infergate_webhook_denials", "Denied admission requests by endpoint, object kind and reason",
+            ["endpoint", "kind", "reason"], registry=self.registry,
+        )
         # The labelled children, looked up once: labels() validates and locks on every call.
         self._counted: dict[tuple[str, str, str, str], Any] = {}
         self._timed: dict[str, Any] = {}
@@ -121,6 +126,7 @@ class WebhookServer:
             )
         if not decision.allowed:
             log.info("denied %s %s: %s", admission.kind.kind, admission.uid, decision.message)
+            self.metrics.denials.labels(endpoint, decision.kind, decision.reason or "Denied").inc()
         answer = response(
             admission.uid,
             patch=decision.patch,

@@ -19,7 +19,6 @@ from extender.core.resources import (
     AlreadyAllocated,
     DoesNotFit,
     NodeSpec,
-    PlacementError,
     PodRequest,
     UnknownNode,
     UnknownPod,
@@ -344,9 +343,10 @@ class ClusterState:
         if indices is None:
             indices = self.default_gpu_indices(row, request)
             if indices is None:  # only reachable with force: the API server reports more than fits
-                indices = self._least_used_indices(row, request)
-                if indices is None:
-                    raise DoesNotFit(f"node {node}: has {int(self.gpu_count[row])} GPUs, cannot hold {request.describe_gpu()}")
+                # On a node with fewer GPUs than the pod holds (it shrank under it): on every GPU it has.
+                indices = self._least_used_indices(row, request) or tuple(range(int(self.gpu_count[row])))
+                if not indices:
+                    raise DoesNotFit(f"node {node}: has no GPUs, cannot hold {request.describe_gpu()}")
         self._check_indices(row, node, request, indices, force)
         milli = tuple(request.milli_per_slot for _ in indices)
         alloc = Allocation(pod_key=pod_key, node=node, request=request, gpu_indices=indices, gpu_milli=milli)
@@ -357,7 +357,7 @@ class ClusterState:
 
     def _check_indices(self, row: int, node: str, request: PodRequest, indices: tuple[int, ...],
                        force: bool) -> None:
-        if len(indices) != request.gpu_slots:
+        if len(indices) != request.gpu_slots and not (force and request.gpus and len(indices) == int(self.gpu_count[row]) < request.gpus):
             raise DoesNotFit(f"node {node}: {request.describe_gpu()} needs {request.gpu_slots} GPU indices, "
                              f"got {len(indices)}")
         if len(set(indices)) != len(indices):

@@ -69,6 +69,9 @@ class Reservation:
     slots: list[Slot]
     domain: str  # where it was placed, for messages
     created: float = field(default_factory=time.monotonic)
+    # Some places are for members a controller creates later (a LeaderWorkerSet's workers, created once the
+    # leader exists or is ready): those places are held for them while a bound member lives.
+    awaits_creation: bool = False
 
     @property
     def complete(self) -> bool:
@@ -137,10 +140,21 @@ class GangBook:
                 if slot.bound:
                     continue
                 try:
-                    state.allocate(slot.key, slot.request, slot.node, slot.gpu_indices)
+                    slot.gpu_indices = self._hold_again(state, slot)
                 except PlacementError:
                     self.release(group)
                     break
+
+    @staticmethod
+    def _hold_again(state: ClusterState, slot: Slot) -> tuple[int, ...]:
+        """Hold a slot in a rebuilt state: on its GPUs if they are free, else, for whole GPUs, on any free ones
+        (which GPUs a pod gets is the device plugin's choice; a relist counts bound pods on the lowest free)."""
+        try:
+            return state.allocate(slot.key, slot.request, slot.node, slot.gpu_indices).gpu_indices
+        except PlacementError:
+            if slot.request.is_fractional:
+                raise
+            return state.allocate(slot.key, slot.request, slot.node).gpu_indices
 
     # -------------------------------------------------------------------------------------------- planning
     def _stamp(self) -> int:
@@ -194,7 +208,8 @@ class GangBook:
                 placed[i] = slot
             if len(placed) == len(members):
                 statement.commit()
-                reservation = Reservation(group, [placed[i] for i in range(len(members))], label)
+                reservation = Reservation(group, [placed[i] for i in range(len(members))], label,
+                                          awaits_creation=any(m.pod is None for m in members))
                 self.reservations[group] = reservation
                 return reservation
             if len(placed) > best_partial[0]:
@@ -347,17 +362,20 @@ class GangBook:
             if not slot.bound and self.state.allocation(slot.key) is not None:
                 self.state.release(slot.key)
 
-    def expire(self, now: float | None = None, alive: Callable[[str], bool] = lambda _pod: False) -> list[str]:
-        """Release the reservations of groups that did not complete in time. A group partly bound whose every
-        other member exists and holds its slot keeps its reservation (renewed): releasing it would leave the
-        group partly bound for good, while those members are only waiting for kube-scheduler's next try."""
+    def expire(self, now: float | None = None, pending: Callable[[str], bool] = lambda _pod: False,
+               partly_bound: Callable[[str], bool] = lambda _group: False) -> list[str]:
+        """Release the reservations of groups that did not complete in time. A group partly bound keeps its
+        reservation (renewed) while a member of it is bound and every other place is held by a member waiting
+        for kube-scheduler's next try, or awaits a member its controller creates later: releasing it would
+        leave the group partly bound for good."""
         now = time.monotonic() if now is None else now
         expired = []
         for group, reservation in list(self.reservations.items()):
             if reservation.complete or now - reservation.created <= self.ttl_seconds:
                 continue
             waiting = [s for s in reservation.slots if not s.bound]
-            if any(s.bound for s in reservation.slots) and all(s.pod is not None and alive(s.pod) for s in waiting):
+            if partly_bound(group) and all(
+                    (s.pod is not None and pending(s.pod)) or (s.pod is None and reservation.awaits_creation) for s in waiting):
                 reservation.created = now
                 continue
             self.release(group)

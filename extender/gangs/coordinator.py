@@ -5,7 +5,7 @@ fetches what describes members not created yet (`templates`) and writes what `to
 
 Each member is planned with its own request and on the nodes it may use (extender.constraints): the pod being
 filtered on the nodes kube-scheduler passed, the others on what their own spec allows, members not created yet
-from their describing object (a LeaderWorkerSet's worker template). Groups that number their pods (a
+from their describing object (a LeaderWorkerSet's leader and worker templates). Groups that number their pods (a
 LeaderWorkerSet) may bind their leader before the workers exist, since the controller creates the workers
 after it; other groups are planned once all their members exist, so a lone pod never holds nodes for others.
 """
@@ -121,21 +121,24 @@ class GangCoordinator:
         reservation = self.book.reservations.get(group)
         return reservation is not None and any(s.pod is None and not s.bound for s in reservation.slots)
 
-    def _plan(self, facts: PodFacts, request: PodRequest, names: list[str]):
+    def _plan(self, facts: PodFacts, request: PodRequest, names: list[str] | None):
         members, near = self.members_to_place(facts, request, names)
         return self.book.plan(facts.group.key, members, near, facts.group.topology)  # type: ignore[union-attr]
 
-    def members_to_place(self, facts: PodFacts, request: PodRequest, names: Sequence[str] = ()) -> tuple[list[Member], list[str]]:
-        """The members still to place (this pod first), each with its own request and the nodes it may use,
-        and the nodes of the group's bound members."""
+    def members_to_place(self, facts: PodFacts, request: PodRequest, names: Sequence[str] | None = None) -> tuple[list[Member], list[str]]:
+        """The members still to place (this pod first), each with its own request and the nodes it may use
+        (this pod: among `names`, those kube-scheduler passed, when given), and the nodes of the group's bound
+        members."""
         assert facts.group is not None
         group = facts.group
         state = self.view.state
-        given = self.view.rows_of(list(names))
-        passed = np.zeros(state.capacity_rows, dtype=bool)
-        passed[given[given >= 0]] = True  # kube-scheduler's own filters already ran for this pod
         own = allowed_rows(state, facts.placement)
-        members = [Member(request, group.rank, facts.key, passed if own is None else passed & own, facts.placement)]
+        if names is not None:
+            given = self.view.rows_of(list(names))
+            passed = np.zeros(state.capacity_rows, dtype=bool)
+            passed[given[given >= 0]] = True  # kube-scheduler's own filters already ran for this pod
+            own = passed if own is None else passed & own
+        members = [Member(request, group.rank, facts.key, own, facts.placement)]
         near: list[str] = []
         ranks = {group.rank}
         for key in self._live(group.key):
@@ -153,12 +156,15 @@ class GangCoordinator:
         missing = max(0, size - len(members) - len(near))
         if missing:
             template = self.templates.get(facts.describer) if facts.describer else None
-            shape, placement = (template.request, template.placement) if template else (request, facts.placement)
-            allowed = allowed_rows(state, placement)
             free_ranks = [r for r in range(size) if r not in ranks] if group.source == LWS else []
+            allowed: dict[Placement, np.ndarray | None] = {}
             for i in range(missing):
                 rank = free_ranks[i] if i < len(free_ranks) else None
-                members.append(Member(shape, rank, None, allowed, placement))
+                shape, placement = (template.of_rank(rank).request, template.of_rank(rank).placement) if template \
+                    else (request, facts.placement)
+                if placement not in allowed:
+                    allowed[placement] = allowed_rows(state, placement)
+                members.append(Member(shape, rank, None, allowed[placement], placement))
         return members, near
 
     def reserved_node(self, facts: PodFacts) -> str | None:
@@ -195,12 +201,15 @@ class GangCoordinator:
         """A node changed or went away: a reservation holding a place there that its member can no longer use
         (gone, cordoned, tainted, relabelled, shrunk) is released, and planned again at the next filter."""
         state = self.view.state
+        # A node holding more than it has (it shrank under its pods): places held there yield to the pods.
+        overcommitted = state.has_node(name) and bool(
+            (state.gpu_free[state.row(name), : state.gpu_count[state.row(name)]] < 0).any())
         for group, reservation in list(self.book.reservations.items()):
             for slot in reservation.slots:
                 if slot.bound or slot.node != name:
                     continue
                 held = state.allocation(slot.key)
-                usable = state.has_node(name) and held is not None and held.gpu_indices == slot.gpu_indices and (
+                usable = state.has_node(name) and not overcommitted and held is not None and held.gpu_indices == slot.gpu_indices and (
                     not isinstance(slot.placement, Placement)
                     or slot.placement.why_not(name, state.labels(name), state.taints_at(state.row(name))) is None)
                 if not usable:
@@ -218,8 +227,66 @@ class GangCoordinator:
         for group, members in recorded.items():
             if group not in self.book.reservations and self.book.restore(group, members) is None:
                 log.warning("the recorded reservation of gang %s no longer fits; it is planned again", group)
+        self._hold_for_partly_bound()
         for node in {s.node for r in self.book.reservations.values() for s in r.slots}:
             self.node_changed(node)
 
+    def _hold_for_partly_bound(self) -> None:
+        """After a relist or restart: a group partly bound, with members waiting and nothing recorded for them
+        (they were created after its first binding), is planned now, before anyone else can take the room its
+        waiting members need."""
+        seen: set[str] = set()
+        for key, facts in self.view.facts.items():
+            group = facts.group
+            if group is None or group.key in seen or group.key in self.book.reservations or not facts.in_gang:
+                continue
+            seen.add(group.key)
+            live = self._live(group.key)
+            bound = [k for k in live if self.view.facts[k].node is not None]
+            waiting = [k for k in live if self.view.facts[k].node is None]
+            missing = group.source == LWS and group.size is not None and len(live) < group.size
+            if not bound or not (waiting or missing):
+                continue
+            first = self.view.facts[waiting[0] if waiting else bound[0]]
+            members, near = self.members_to_place(first, self.view.requests[first.key])
+            if not waiting:  # the bound member stood in for the shape of those not created yet
+                members, near = members[1:], near + [first.node]  # type: ignore[list-item]
+            outcome = self.book.plan(group.key, members, near)
+            if isinstance(outcome, PlanFailure):
+                log.warning("gang %s is partly bound and its waiting members do not fit: %s", group.key, outcome.reason)
+
+    def undescribed(self) -> list[str]:
+        """Describers the coordinator lacks for groups partly bound with members not created yet (after a
+        restart, their places were planned like the bound member until the describer is read)."""
+        wanted = []
+        for group in {f.group.key for f in self.view.facts.values() if f.describer and f.group and f.describer not in self.templates}:
+            live = self._live(group)
+            facts = self.view.facts[live[0]] if live else None
+            if facts and facts.group and facts.group.size and len(live) < facts.group.size and self._partly_bound(group):
+                wanted.append(facts.describer)  # type: ignore[arg-type]
+        return sorted(set(wanted))
+
+    def described(self, describer: str) -> None:
+        """The describer was read: places guessed for members not created yet are planned again from it."""
+        template = self.templates.get(describer)
+        if template is None:
+            return
+        for group in list(self.book.reservations):
+            live = self._live(group)
+            if not live or self.view.facts[live[0]].describer != describer:
+                continue
+            if any(s.pod is None and not s.bound and s.request != template.of_rank(s.rank).request
+                   for s in self.book.reservations[group].slots):
+                self.book.release(group)
+        self._hold_for_partly_bound()
+
     def expire(self, now: float | None = None) -> list[str]:
-        return self.book.expire(now, alive=self.pending)
+        return self.book.expire(now, pending=self.pending, partly_bound=self._partly_bound)
+
+    def _partly_bound(self, group: str) -> bool:
+        """Is a member of the group bound (seen bound, or bound by us and not gone)?"""
+        if any(self.view.facts[k].node is not None for k in self._live(group)):
+            return True
+        reservation = self.book.reservations.get(group)
+        return reservation is not None and any(
+            s.bound and s.pod in self.view.facts and not self.view.facts[s.pod].terminal for s in reservation.slots)

@@ -1,4 +1,5 @@
-"""Rendering of the kustomizations under deploy/, shared by the manifest tests and the install test.
+"""Rendering of the kustomizations under deploy/ and of the Helm chart, shared by the manifest tests and the
+install tests.
 
 Nothing here writes into the repository: the self-signed overlay needs tls/ from its setup.sh, so it is set up
 and rendered in a temporary copy of deploy/.
@@ -6,6 +7,8 @@ and rendered in a temporary copy of deploy/.
 
 from __future__ import annotations
 
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -17,11 +20,17 @@ from typing import Any
 import pytest
 import yaml
 
+from devcluster import LocalCluster
+from devcluster.cluster import cache_root
+from tests.clusterkit import required
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
+CHART = DEPLOY / "helm" / "infergate"
 BIN = Path(sys.executable).parent
 
 Manifest = list[dict[str, Any]]
+NAMESPACE = "infergate-system"
 
 
 def kubectl_path() -> Path:
@@ -37,6 +46,52 @@ def infergate_path() -> Path:
     if not path.exists():
         pytest.fail(f"{path} is missing; `make setup` installs the infergate console script", pytrace=False)
     return path
+
+
+def helm_path() -> Path:
+    """helm, built by devcluster/build-helm.sh (`make setup`) from the version pinned in devcluster/go/helm."""
+    go_mod = (REPO / "devcluster" / "go" / "helm" / "go.mod").read_text()
+    version = re.search(r"^\s*helm\.sh/helm/v3 (v\S+)", go_mod, re.MULTILINE)
+    assert version, "devcluster/go/helm/go.mod pins no helm.sh/helm/v3"
+    path = Path(os.environ.get("INFERGATE_HELM") or cache_root() / f"helm-{version[1]}" / "bin" / "helm")
+    if not os.access(path, os.X_OK):
+        message = f"{path} is missing; `make setup` builds it (devcluster/build-helm.sh)"
+        if required():
+            pytest.fail(f"INFERGATE_E2E_REQUIRED is set but {message}", pytrace=False)
+        pytest.skip(message)
+    return path
+
+
+def helm(*args: str, kubeconfig: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    # Its own cache and config dirs: nothing read from or written to the developer's ~/.config/helm.
+    home = Path(os.environ.get("TMPDIR", "/tmp")) / "infergate-helm-home"
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+           "HELM_CACHE_HOME": str(home / "cache"), "HELM_CONFIG_HOME": str(home / "config"),
+           "HELM_DATA_HOME": str(home / "data")}
+    if kubeconfig is not None:
+        env["KUBECONFIG"] = str(kubeconfig)
+    return subprocess.run([str(helm_path()), *args], capture_output=True, text=True, timeout=timeout, env=env)
+
+
+def helm_template(*args: str) -> Manifest:
+    result = helm("template", "infergate", str(CHART), *args)
+    assert result.returncode == 0, f"helm template {' '.join(args)} failed:\n{result.stderr}"
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+
+
+def helm_install(cluster: LocalCluster, self_signed: SelfSigned, *args: str) -> Manifest:
+    """`helm install` of the chart in self-signed mode, then the Secret from setup.sh's files; the objects
+    installed (from `helm get manifest`) and the Secret."""
+    result = helm("install", "infergate", str(CHART), "--namespace", "default", "--set-file",
+                  f"tls.caCert={self_signed.tls / 'ca.crt'}", *args, kubeconfig=cluster.kubeconfig)
+    assert result.returncode == 0, f"helm install failed:\n{result.stderr}"
+    tls = self_signed.tls
+    cluster.kubectl("-n", NAMESPACE, "create", "secret", "generic", "infergate-tls", f"--from-file={tls / 'tls.crt'}",
+                    f"--from-file={tls / 'tls.key'}", f"--from-file={tls / 'ca.crt'}", check=True)
+    manifest = helm("get", "manifest", "infergate", "--namespace", "default", kubeconfig=cluster.kubeconfig)
+    assert manifest.returncode == 0, manifest.stderr
+    secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "infergate-tls", "namespace": NAMESPACE}}
+    return [*(doc for doc in yaml.safe_load_all(manifest.stdout) if doc), secret]
 
 
 def kustomize(directory: Path) -> subprocess.CompletedProcess[str]:

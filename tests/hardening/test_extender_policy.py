@@ -58,10 +58,11 @@ async def test_a_failing_maintenance_pass_never_ends_the_loop(policy):
     server = ExtenderServer(policy, view, SnapshotBinder({}), maintain_interval=0.01)
     passes = []
 
-    def expire(now=None):
+    async def expire(now=None):
         passes.append(1)
         if len(passes) <= 2:
             raise RuntimeError("a bug in one pass")
+        return []
 
     server.scheduler.expire = expire
     task = asyncio.create_task(server.maintain())

@@ -10,7 +10,6 @@ from extender.core import (
     ClusterState,
     DoesNotFit,
     NodeSpec,
-    PlacementError,
     PodRequest,
     UnknownNode,
     UnknownPod,
@@ -187,3 +186,12 @@ def test_from_per_gpu_normalises_the_openb_shape() -> None:
     assert not PodRequest.from_per_gpu(cpu_milli=1, memory_bytes=0, num_gpu=0, milli_per_gpu=0).wants_gpu
     with pytest.raises(ValueError, match="one GPU"):
         PodRequest.from_per_gpu(cpu_milli=1, memory_bytes=0, num_gpu=2, milli_per_gpu=500)
+
+
+def test_a_pod_reported_on_a_node_with_fewer_gpus_than_it_holds_fills_the_node() -> None:
+    state = ClusterState([node("n1", gpus=4)])
+    state.allocate("ns/big", PodRequest(gpus=8), "n1", force=True)
+    row = state.row("n1")
+    assert state.gpu_free[row, :4].tolist() == [0, 0, 0, 0]
+    state.release("ns/big")
+    assert state.gpu_free[row, :4].tolist() == [1000] * 4

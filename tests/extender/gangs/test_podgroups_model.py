@@ -122,7 +122,7 @@ class PodGroupMachine(RuleBasedStateMachine):
 
     @rule()
     def reservations_expire(self) -> None:
-        self.sched.server.scheduler.expire(now=10**9)
+        self.loop.run_until_complete(self.sched.server.scheduler.expire(now=10**9))
 
     # -------------------------------------------------------------------------------------------- invariants
     @invariant()

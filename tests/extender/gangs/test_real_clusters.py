@@ -215,7 +215,7 @@ async def test_a_partly_bound_group_whose_members_wait_keeps_its_reservation(pol
     members = [group_pod(f"g-{i}", "g", 2, 8) for i in range(2)]
     sched = MiniScheduler(policy, nodes, members)
     assert await sched.schedule("ml/g-0")
-    assert sched.server.scheduler.expire(now=time.monotonic() + 10**6) is None
+    assert await sched.server.scheduler.expire(now=time.monotonic() + 10**6) == []
     assert "ml/g" in sched.server.scheduler.gangs.reservations, "renewed: its last member exists and holds its place"
     assert await sched.schedule("ml/g-1")
 
@@ -228,7 +228,7 @@ async def test_snapshot_bindings_are_never_released_as_lost():
     view.replace_all([node("n1", gpus=8)], list(pods.values()))
     scheduler = Scheduler(load_policy(SHIPPED_POLICY_DIR), view, SnapshotBinder(pods))
     assert (await scheduler.bind("ml", "p", "uid-p", "n1")).error == ""
-    scheduler.expire(now=time.monotonic() + 10**6)
+    await scheduler.expire(now=time.monotonic() + 10**6)
     assert view.state.allocation("ml/p") is not None and view.facts["ml/p"].node == "n1"
 
 

@@ -54,13 +54,16 @@ async def test_deadlock_pair_one_completes_the_other_waits(policy):
     assert reason.startswith("gang ml/b-0 needs 2 pods with 8 free GPUs each") and "no node has that free" in reason
 
 
-async def test_reserved_capacity_is_invisible_and_released_after_the_ttl(policy):
+async def test_reserved_capacity_is_invisible_held_for_the_leader_and_released_with_it(policy):
     nodes = racks(2)
     # The leader exists; its worker is created later (LeaderWorkerSet's LeaderReady startup).
     sched, placed = await run(policy, nodes, [member("g", 0, 2), pod("single", gpus=8)], ["ml/g-0", "ml/single"])
     assert placed["ml/g-0"] and placed["ml/single"] is None, "the worker's node is reserved"
     assert "needs 8 free GPUs" in next(iter(sched.reasons["ml/single"].values()))
-    assert sched.server.scheduler.gangs.expire(now=10**9) == ["ml/g-0"]
+    scheduler = sched.server.scheduler
+    assert scheduler.coordinator.expire(now=10**9) == [], "held while its leader is bound: the worker is on its way"
+    sched.delete("ml/g-0")
+    assert scheduler.coordinator.expire(now=2 * 10**9) == ["ml/g-0"]
     assert await sched.schedule("ml/single"), "released capacity is free again"
 
 

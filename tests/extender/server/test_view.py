@@ -36,12 +36,23 @@ def test_assumed_binding_survives_stale_events_and_relists():
     assert "ml/p" not in view.assumed and sum(free(view, "n1")) == 0
 
 
-def test_assumed_binding_expires():
+async def test_an_assumed_binding_is_released_only_when_the_api_server_says_it_is_not_bound(policy):
+    from extender.binder import SnapshotBinder
+    from extender.scheduler import Scheduler
+
+    class Watchless(SnapshotBinder):
+        authoritative = False
+
     view = ClusterView()
-    view.replace_all([node("n1", gpus=4)], [pod("p", gpus=4)])
-    view.assume("ml/p", "uid-p", view.requests["ml/p"], "n1", None)
-    assert view.expire_assumed(now=10**9) == ["ml/p"]
-    assert sum(free(view, "n1")) == 4000
+    pods = {"ml/p": pod("p", gpus=4), "ml/q": pod("q", gpus=4)}
+    view.replace_all([node("n1", gpus=8)], list(pods.values()))
+    scheduler = Scheduler(policy, view, Watchless(pods))
+    view.assume("ml/p", "uid-p", view.requests["ml/p"], "n1", None)  # its binding failed unseen
+    assert (await scheduler.bind("ml", "q", "uid-q", "n1")).error == ""  # bound; the watch is late
+    assert view.overdue(now=10**9) == [("ml/p", "n1"), ("ml/q", "n1")]
+    await scheduler.expire(now=10**9)
+    assert "ml/p" not in view.state and view.state.allocation("ml/q") is not None
+    assert sum(free(view, "n1")) == 4000 and view.assumed == {}
 
 
 def test_pod_before_its_node_and_deletions():
