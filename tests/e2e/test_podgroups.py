@@ -3,7 +3,7 @@ extender): native scheduling.k8s.io/v1beta1 gangs of whole and fractional GPU po
 domain, two gangs competing for room for one, a scheduler-plugins PodGroup whose members arrive one by one, and
 inference preempting a training PodGroup as a whole.
 
-Each test brings its own nodes, of a GPU product no other test uses, so the session's other pods never
+Each test brings its own nodes, of a GPU product no other test uses (suffix -pg), so the session's other pods never
 compete for them."""
 
 from __future__ import annotations
@@ -93,7 +93,7 @@ def podgroups(stack: InfergateStack) -> Iterator[InfergateStack]:
 
 def test_native_pod_group_of_whole_and_fractional_pods_lands_whole_in_one_rack(podgroups: InfergateStack) -> None:
     cluster = podgroups.cluster
-    product = "NVIDIA-GH200"
+    product = "NVIDIA-GH200-pg"
     cluster.add_gpu_nodes(2, product=product, labels={RACK: "rack-gh-small"}, name_prefix="gh-small")
     big = cluster.add_gpu_nodes(3, product=product, labels={RACK: "rack-gh-big"}, name_prefix="gh-big")
     # Two 8-GPU pods and two half GPUs: 17 GPUs, more than the small rack's 16, so only the big rack holds it.
@@ -114,7 +114,7 @@ def test_native_pod_group_of_whole_and_fractional_pods_lands_whole_in_one_rack(p
 
 def test_two_competing_native_gangs_one_then_the_other(podgroups: InfergateStack) -> None:
     cluster = podgroups.cluster
-    product = "NVIDIA-B300"
+    product = "NVIDIA-B300-pg"
     cluster.add_gpu_nodes(2, product=product, labels={RACK: "rack-b300"}, name_prefix="b300")
     gangs = {g: [f"{g}-{i}" for i in range(2)] for g in ("blue", "green")}
     cluster.apply([native_group(g, "ml-training", 2, "training") for g in gangs])
@@ -141,7 +141,7 @@ def test_two_competing_native_gangs_one_then_the_other(podgroups: InfergateStack
 
 def test_scheduler_plugins_pod_group_members_arriving_one_by_one(podgroups: InfergateStack) -> None:
     cluster = podgroups.cluster
-    product = "NVIDIA-H200"
+    product = "NVIDIA-H200-pg"
     cluster.add_gpu_nodes(3, product=product, labels={RACK: "rack-h200"}, name_prefix="h200")
     cluster.apply([{"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
                     "metadata": {"name": "trickle", "namespace": "ml-training"}, "spec": {"minMember": 3}}])
@@ -160,7 +160,7 @@ def test_scheduler_plugins_pod_group_members_arriving_one_by_one(podgroups: Infe
 
 def test_inference_preempts_a_training_pod_group_as_a_whole(podgroups: InfergateStack) -> None:
     cluster = podgroups.cluster
-    product = "NVIDIA-RTX-PRO-6000"
+    product = "NVIDIA-RTX-PRO-6000-pg"
     cluster.add_gpu_nodes(2, product=product, labels={RACK: "rack-rtx"}, name_prefix="rtx")
     names = ["pretrain-0", "pretrain-1"]
     cluster.apply([native_group("pretrain", "ml-training", 2, "training")])
@@ -179,13 +179,14 @@ def test_the_native_gang_plugin_runs_beside_the_extender(podgroups: InfergateSta
     lone member never reaches a scheduling cycle, so neither the extender nor any filter is asked about it
     (had it been, the extender's "1 of its 2 members exist" would be in a FailedScheduling event)."""
     cluster = podgroups.cluster
+    cluster.add_gpu_nodes(1, product="NVIDIA-GH200-pg", labels={RACK: "rack-held"}, name_prefix="held")
     cluster.apply([native_group("held", "ml-training", 2, "training")])
-    cluster.apply([member("held-0", "ml-training", "NVIDIA-GH200", "training", gpus=1, pod_group="held")])
+    cluster.apply([member("held-0", "ml-training", "NVIDIA-GH200-pg", "training", gpus=1, pod_group="held")])
     time.sleep(8)
     assert placed(cluster, "ml-training", ["held-0"])["held-0"] is None
     events = [e for e in cluster.get_json("events", "-n", "ml-training")["items"]
               if e["involvedObject"].get("name") == "held-0" and e.get("reason") == "FailedScheduling"]
     assert events == [], json.dumps(events)
-    cluster.apply([member("held-1", "ml-training", "NVIDIA-GH200", "training", gpus=1, pod_group="held")])
+    cluster.apply([member("held-1", "ml-training", "NVIDIA-GH200-pg", "training", gpus=1, pod_group="held")])
     cluster.wait_for("the pair to be bound", lambda: all(placed(cluster, "ml-training", ["held-0", "held-1"]).values()), timeout=60)
     finish(cluster, "ml-training", ["held-0", "held-1"], ["held"])
