@@ -156,8 +156,8 @@ def pod_request(pod: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE)
 
 def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
     """The parts of a pod that pod_key, pod_facts, pod_request and gpu_index read (metadata name, namespace,
-    uid, labels and annotations; spec nodeName, overhead, affinity, schedulingGroup and the containers'
-    resources and restartPolicy; status phase), without the rest.
+    uid, labels and annotations; spec nodeName, overhead, affinity, schedulingGroup, for a pod not bound yet its
+    nodeSelector and tolerations, and the containers' resources and restartPolicy; status phase), without the rest.
 
     A listed pod is several kilobytes of objects and the extender keeps only a few hundred bytes of facts
     about it: listing tens of thousands of pods, slimming each page as it arrives keeps the process small.
@@ -169,8 +169,11 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
         return pod
     slim: dict[str, Any] = {key: pod[key] for key in ("apiVersion", "kind") if key in pod}
     slim["metadata"] = {key: metadata[key] for key in ("name", "namespace", "uid", "labels", "annotations") if key in metadata}
-    slim_spec = {key: spec[key] for key in ("nodeName", "overhead", "affinity", "nodeSelector", "tolerations", "schedulingGroup")
-                 if key in spec}
+    # nodeSelector and tolerations are read only for pods not bound yet (PodFacts.placement); schedulingGroup
+    # always (the group a bound pod belongs to decides whom preemption takes with it)
+    kept = ("nodeName", "overhead", "affinity", "schedulingGroup") if spec.get("nodeName") else (
+        "nodeName", "overhead", "affinity", "nodeSelector", "tolerations", "schedulingGroup")
+    slim_spec = {key: spec[key] for key in kept if key in spec}
     for key in ("initContainers", "containers"):
         containers = spec.get(key)
         if isinstance(containers, list):
@@ -243,7 +246,9 @@ class PodFacts:
 
 
 @_shaped
-def pod_facts(pod: dict[str, Any]) -> PodFacts:
+def pod_facts(pod: dict[str, Any], placements: dict[Placement, Placement] | None = None) -> PodFacts:
+    """What the extender remembers about a pod. `placements`: Placements already read, to share (pods of one
+    workload say the same about where they may go; every DaemonSet pod has the same tolerations)."""
     _names(pod, "pod")
     metadata = pod.get("metadata") or {}
     labels = metadata.get("labels") or {}
@@ -267,10 +272,17 @@ def pod_facts(pod: dict[str, Any]) -> PodFacts:
         group=group,
         terminal=(pod.get("status") or {}).get("phase") in TERMINAL_PHASES,
         reserved_node=annotations.get(constants.RESERVED_NODE_ANNOTATION),
-        placement=pod_placement(pod.get("spec") or {}),
+        # Where it may go matters only while it waits for a node (a gang member planned with its group).
+        placement=ANYWHERE if node else _shared(pod_placement(pod.get("spec") or {}), placements),
         describer=f"{metadata.get('namespace') or 'default'}/{labels[constants.LWS_NAME_LABEL]}"
         if group is not None and group.source == "LeaderWorkerSet" else None,
     )
+
+
+def _shared(placement: Placement, placements: dict[Placement, Placement] | None) -> Placement:
+    if placement is ANYWHERE or placements is None:
+        return placement
+    return placements.setdefault(placement, placement)
 
 
 @dataclass(frozen=True)

@@ -111,7 +111,6 @@ class ExtenderServer:
     def gangs(self) -> GangBook:
         return self.scheduler.gangs
 
-
     @property
     def policies(self):
         return self.scaffold.policies

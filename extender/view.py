@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from extender.core import Allocation, ClusterState, PlacementError, PodRequest, UnknownNode
+from extender.constraints import Placement
 from extender.podgroups import PodGroups
 from extender.podspec import PodFacts, PodSpecError, gpu_index, node_spec, pod_facts, pod_key, pod_request
 from infergate import constants
@@ -59,6 +60,7 @@ class ClusterView:
     # victim's pod without a walk over every pod.
     _in_group: dict[str, set[str]] = field(default_factory=dict, repr=False)
     _by_uid: dict[str, str] = field(default_factory=dict, repr=False)
+    _placements: dict[Placement, Placement] = field(default_factory=dict, repr=False)
 
     def members(self, group: str) -> list[str]:
         """Keys of the pods of `group`, in the order the view first saw them."""
@@ -88,7 +90,7 @@ class ClusterView:
     # ------------------------------------------------------------------------------------------------ nodes
     def read_pod(self, pod: dict[str, Any]) -> tuple[PodFacts, PodRequest]:
         """A pod's facts and request as this view counts it (raises PodSpecError)."""
-        return pod_facts(pod), pod_request(pod, self.gpu_resource)
+        return pod_facts(pod, self._placements), pod_request(pod, self.gpu_resource)
 
     def apply_node(self, node: dict[str, Any]) -> None:
         try:
@@ -189,7 +191,7 @@ class ClusterView:
     def replace_all(self, nodes: Iterable[dict[str, Any]], pods: Iterable[dict[str, Any]]) -> None:
         """A full list from the API server: rebuild from it, keeping the pods bound but not yet listed."""
         pending = {key: (self.state.allocation(key), self.assumed[key]) for key in self.assumed}
-        fresh = ClusterView(gpu_resource=self.gpu_resource)
+        fresh = ClusterView(gpu_resource=self.gpu_resource, _placements=self._placements)
         for node in nodes:
             fresh.apply_node(node)
         # Pods with a known GPU index first, so pods without one take the GPUs around them.

@@ -111,7 +111,7 @@ class GangCoordinator:
             return f"gang {group.key}: group size {group.size} is more than the {MAX_MEMBERS} members the extender places"
         if group.source == LWS or group.size is None:
             return None
-        live = len(self._live(group.key))
+        live = len(set(self._live(group.key)) | {facts.key})  # this pod exists, whether the watch showed it yet or not
         if live >= group.size:
             return None
         return (f"gang {group.key}: {live} of its {group.size} members exist; the extender reserves nodes for a gang "
