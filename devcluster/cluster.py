@@ -63,6 +63,16 @@ STATE_FILE = "cluster.json"
 # loopback addresses that kwok gives pods (see _start_kwok).
 DISABLED_CONTROLLERS = ("endpoint", "endpointslice", "endpointslicemirroring")
 
+# --- Kubernetes' own gangs (scheduling.k8s.io/v1beta1 PodGroup, Workload): beta in v1.37 and off by default.
+# GenericWorkload serves the API (with its beta version enabled) and makes kube-scheduler hold a gang until
+# minCount of its pods can run (the GangScheduling plugin); TopologyAwareWorkloadScheduling (alpha) keeps a
+# PodGroup's spec.schedulingConstraints.topology, which the API server drops without it. kube-controller-manager
+# needs GenericWorkload too, for the controller that lets a deleted PodGroup go.
+WORKLOAD_FEATURE_GATES = "GenericWorkload=true,TopologyAwareWorkloadScheduling=true"
+WORKLOAD_RUNTIME_CONFIG = "scheduling.k8s.io/v1beta1=true"
+# --- end Kubernetes' own gangs
+
+# The default plugins, which with WORKLOAD_FEATURE_GATES include the native gang plugins.
 DEFAULT_SCHEDULER_CONFIG = """\
 apiVersion: kubescheduler.config.k8s.io/v1
 kind: KubeSchedulerConfiguration
@@ -462,6 +472,8 @@ class LocalCluster:
             "--endpoint-reconciler-type=none",
             "--allow-privileged=true",
             "--profiling=false",
+            f"--feature-gates={WORKLOAD_FEATURE_GATES}",
+            f"--runtime-config={WORKLOAD_RUNTIME_CONFIG}",
         ]
         comp = self._run("kube-apiserver", argv, self.apiserver_port)
         self._wait("kube-apiserver /readyz", lambda: self._https_ok(self.apiserver_port, "/readyz"), comp)
@@ -491,6 +503,8 @@ class LocalCluster:
             # New nodes carry a not-ready taint until the node lifecycle controller sees them Ready; checking
             # every second instead of every 5 makes fresh fake nodes schedulable that much sooner.
             "--node-monitor-period=1s",
+            # removes a deleted PodGroup's scheduling.k8s.io/podgroup-protection finalizer once its pods are gone
+            f"--feature-gates={WORKLOAD_FEATURE_GATES}",
         ]
         self._run("kube-controller-manager", argv, port)
 
@@ -523,6 +537,7 @@ class LocalCluster:
             f"--secure-port={port}",
             f"--tls-cert-file={self.pki / 'tls.crt'}",
             f"--tls-private-key-file={self.pki / 'tls.key'}",
+            f"--feature-gates={WORKLOAD_FEATURE_GATES}",
         ]
         comp = self._run("kube-scheduler", argv, port)
         if wait:

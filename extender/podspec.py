@@ -156,8 +156,8 @@ def pod_request(pod: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE)
 
 def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
     """The parts of a pod that pod_key, pod_facts, pod_request and gpu_index read (metadata name, namespace,
-    uid, labels and annotations; spec nodeName, overhead, affinity, for a pod not bound yet its nodeSelector and
-    tolerations, and the containers' resources and restartPolicy; status phase), without the rest.
+    uid, labels and annotations; spec nodeName, overhead, affinity, schedulingGroup, for a pod not bound yet its
+    nodeSelector and tolerations, and the containers' resources and restartPolicy; status phase), without the rest.
 
     A listed pod is several kilobytes of objects and the extender keeps only a few hundred bytes of facts
     about it: listing tens of thousands of pods, slimming each page as it arrives keeps the process small.
@@ -169,8 +169,10 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
         return pod
     slim: dict[str, Any] = {key: pod[key] for key in ("apiVersion", "kind") if key in pod}
     slim["metadata"] = {key: metadata[key] for key in ("name", "namespace", "uid", "labels", "annotations") if key in metadata}
-    # nodeSelector and tolerations are read only for pods not bound yet (PodFacts.placement)
-    kept = ("nodeName", "overhead", "affinity") if spec.get("nodeName") else ("nodeName", "overhead", "affinity", "nodeSelector", "tolerations")
+    # nodeSelector and tolerations are read only for pods not bound yet (PodFacts.placement); schedulingGroup
+    # always (the group a bound pod belongs to decides whom preemption takes with it)
+    kept = ("nodeName", "overhead", "affinity", "schedulingGroup") if spec.get("nodeName") else (
+        "nodeName", "overhead", "affinity", "nodeSelector", "tolerations", "schedulingGroup")
     slim_spec = {key: spec[key] for key in kept if key in spec}
     for key in ("initContainers", "containers"):
         containers = spec.get(key)
@@ -258,7 +260,7 @@ def pod_facts(pod: dict[str, Any], placements: dict[Placement, Placement] | None
     if node is not None and not isinstance(node, str):
         raise PodSpecError(f"pod {pod_key(pod)}: spec.nodeName: must be a string")
     try:
-        group = group_identity(metadata)
+        group = group_identity(metadata, pod.get("spec"))
         workload = labels.get(constants.WORKLOAD_LABEL) or workload_class_of(metadata, has_model=constants.MODEL_ANNOTATION in (metadata.get("annotations") or {}))[0]
     except PodFieldError as exc:
         raise PodSpecError(f"pod {pod_key(pod)}: {exc}") from None

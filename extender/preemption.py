@@ -25,7 +25,7 @@ def choose_victims(
             continue
         victims = [key for key in map(view.key_of_uid, uids) if key is not None]
         elsewhere: set[str] = set()
-        for gang in {view.facts[v].group.key for v in victims if view.facts[v].group is not None}:
+        for gang in {g for g in (_gang_of(view, v) for v in victims) if g is not None}:
             for key in view.members(gang):
                 facts = view.facts[key]
                 if facts.node is not None and key not in victims:
@@ -43,6 +43,15 @@ def choose_victims(
         if best is None or rank < best[0]:
             best = (rank, node, victims, sorted(elsewhere))
     return None if best is None else (best[1], best[2], best[3])
+
+
+def _gang_of(view: ClusterView, key: str) -> str | None:
+    """The gang a victim takes with it: its group, unless its PodGroup makes it no gang (a basic policy)."""
+    facts = view.facts[key]
+    if facts.group is None:
+        return None
+    resolved = view.pod_groups.resolve(facts)
+    return facts.group.key if isinstance(resolved, str) or resolved.group is not None else None
 
 
 def _fits_without(view: ClusterView, request: PodRequest, node: str, victims: list[str]) -> bool:

@@ -88,11 +88,14 @@ class Scheduler:
 
     # ----------------------------------------------------------------------------------------------- reading
     def read(self, pod: dict[str, Any]) -> tuple[PodFacts, PodRequest] | str:
-        """The pod's facts and request, or why it cannot be read."""
+        """The pod's facts (its group as its PodGroup says, if it names one) and request, or why it cannot be
+        read or placed."""
         try:
-            return self.view.read_pod(pod)
+            facts, request = self.view.read_pod(pod)
         except PodSpecError as exc:
             return str(exc)
+        resolved = self.view.resolve(facts)
+        return resolved if isinstance(resolved, str) else (resolved, request)
 
     # ---------------------------------------------------------------------------------------------- filter
     async def filter(self, pod: dict[str, Any], names: list[str]) -> Filtered:
@@ -194,7 +197,9 @@ class Scheduler:
             request = self.view.requests.get(key)
             if request is None:
                 return Bound(f"pod {key} cannot be read", "error")
-        facts = self.view.facts[key]
+        facts = self.view.resolve(self.view.facts[key])
+        if isinstance(facts, str):
+            return Bound(f"cannot bind pod {key}: {facts}", "conflict")
         slot = None
         first_binding = False
         if facts.in_gang:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import gc
 import json
 import logging
@@ -14,14 +15,20 @@ from typing import Any
 
 import yaml
 
+from extender.podgroups import api_of, is_pod_group
 from extender.podspec import pod_key, slim_pod
 from extender.protocol import decode, encode
 from extender.view import ClusterView
+from infergate import constants
 
 log = logging.getLogger(__name__)
 
 LIST_PAGE = 500
 WATCH_TIMEOUT_SECONDS = 300  # the API server ends each watch by then; the next one resumes from the last version
+# How often to look again for a PodGroup API the cluster does not serve (CRD not installed, gate off) or that
+# the extender may not read: it appears rarely, and each look is one request.
+POD_GROUP_RETRY_SECONDS = 60.0
+POD_GROUP_APIS = (constants.NATIVE_POD_GROUP_API, constants.COSCHEDULING_POD_GROUP_API)
 
 
 class SnapshotError(ValueError):
@@ -68,12 +75,12 @@ def _json_document(data: bytes) -> list[Any] | None:
 
 def read_snapshot(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Nodes and Pods from a `kind: List` or multi-document YAML/JSON file."""
-    nodes, pods, _ = _read_snapshot(path)
+    nodes, pods, _, _ = _read_snapshot(path)
     return nodes, pods
 
 
-def _read_snapshot(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
-    """Nodes, Pods, and whether the file was JSON."""
+def _read_snapshot(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """Nodes, Pods, PodGroups (of both APIs), and whether the file was JSON."""
     try:
         documents = _json_document(Path(path).read_bytes())
         was_json = documents is not None
@@ -85,6 +92,7 @@ def _read_snapshot(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[st
         raise SnapshotError(f"{path}: not valid YAML or JSON: {exc}") from None
     nodes: list[dict[str, Any]] = []
     pods: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
     for index, document in enumerate(documents, start=1):
         if document is None:
             continue
@@ -97,14 +105,16 @@ def _read_snapshot(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[st
                 nodes.append(item)
             elif kind == "Pod":
                 pods.append(item)
-    return nodes, pods, was_json
+            elif is_pod_group(item):
+                groups.append(item)
+    return nodes, pods, groups, was_json
 
 
 _JSON_SPACE = re.compile(r"[ \t\n\r]*")
 
 
-def _stream_json_list(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]] | None:
-    """Nodes and slim pods of a file that is one JSON `kind: List`, decoded item by item, so only one full pod
+def _stream_json_list(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]] | None:
+    """Nodes, slim pods and PodGroups of a file that is one JSON `kind: List`, decoded item by item, so only one full pod
     is alive at a time (decoding 50,000 pods in one piece peaks above 1 GiB). None for any other file, or
     anything unusual in this one (a repeated `items`, a non-object item, trailing data): read_snapshot then
     reads it whole, with its own messages."""
@@ -115,6 +125,7 @@ def _stream_json_list(path: str | Path) -> tuple[list[dict[str, Any]], list[dict
     decoder, space = json.JSONDecoder(), _JSON_SPACE.match
     nodes: list[dict[str, Any]] = []
     pods: list[dict[str, Any]] = []
+    groups: list[dict[str, Any]] = []
     kind: Any = ""
     seen_items = False
     try:
@@ -145,6 +156,8 @@ def _stream_json_list(path: str | Path) -> tuple[list[dict[str, Any]], list[dict
                         nodes.append(item)
                     elif item.get("kind") == "Pod":
                         pods.append(slim_pod(item))
+                    elif is_pod_group(item):
+                        groups.append(item)
                     i = space(text, i).end()
                     if text[i:i + 1] not in (",", "]"):
                         return None
@@ -164,19 +177,25 @@ def _stream_json_list(path: str | Path) -> tuple[list[dict[str, Any]], list[dict
         return None
     if not seen_items or not str(kind).endswith("List"):
         return None
-    return nodes, pods
+    return nodes, pods, groups
 
 
 def load_snapshot(view: ClusterView, path: str | Path) -> dict[str, dict[str, Any]]:
     """Load the snapshot into the view; returns its pods by key, slimmed to what the extender reads (see
-    slim_pod), for the SnapshotBinder that applies bindings and annotations to them."""
+    slim_pod), for the SnapshotBinder that applies bindings and annotations to them.
+
+    PodGroups in it give their gangs' size and topology. A snapshot holding PodGroups of one API holds all of
+    that API's: a pod naming one it lacks gets a reason; without any, that API's gangs are planned from the
+    members that exist, as before."""
     with _bulk():
         streamed = _stream_json_list(path)
         if streamed is not None:
-            nodes, pods = streamed
+            nodes, pods, groups = streamed
             del streamed
         else:
-            nodes, pods = _read_whole(path)
+            nodes, pods, groups = _read_whole(path)
+        for api in {api_of(g) for g in groups}:
+            view.pod_groups.replace(api, [g for g in groups if api_of(g) == api])  # type: ignore[arg-type]
         view.replace_all(nodes, pods)
         by_key = {pod_key(p): p for p in pods}
         del nodes, pods
@@ -184,16 +203,16 @@ def load_snapshot(view: ClusterView, path: str | Path) -> dict[str, dict[str, An
     return by_key
 
 
-def _read_whole(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """read_snapshot, with the pods slimmed."""
-    nodes, pods, was_json = _read_snapshot(path)
+def _read_whole(path: str | Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """_read_snapshot, with the pods slimmed."""
+    nodes, pods, groups, was_json = _read_snapshot(path)
     pods = [slim_pod(p) for p in pods]
     if was_json:  # copies that share no object with the parsed file, so all of its memory is freed at once
         try:  # decoded by the standard library: orjson's objects would take ~20% more memory here
             pods = json.loads(encode(pods))
         except TypeError:  # orjson refuses integers beyond 64 bits
             pods = json.loads(json.dumps(pods))
-    return nodes, pods
+    return nodes, pods, groups
 
 
 class KubeSource:
@@ -207,7 +226,9 @@ class KubeSource:
         from kubernetes_asyncio import client
 
         self.core = client.CoreV1Api(api_client)
+        self.custom = client.CustomObjectsApi(api_client)
         self.view = view
+        view.pod_groups.pending.update(POD_GROUP_APIS)  # until each is listed (or found absent)
         self.relists = 0
         self.watch_restarts = 0
 
@@ -222,6 +243,8 @@ class KubeSource:
                 kwargs["_continue"] = token
             response = await method(**kwargs)
             body = await response.read()
+            if response.status >= 400:
+                raise _HTTPError(response.status, body[:200].decode("utf-8", "replace"))
             with _bulk():
                 page = decode(body)
                 items += [slim(item) for item in page.get("items") or []] if slim else page.get("items") or []
@@ -252,6 +275,8 @@ class KubeSource:
                 timeout_seconds=WATCH_TIMEOUT_SECONDS, _preload_content=False,
             )
             async with response:
+                if response.status >= 400:
+                    raise _HTTPError(response.status, (await response.read())[:200].decode("utf-8", "replace"))
                 async for line in response.content:
                     if not line.strip():
                         continue
@@ -268,7 +293,49 @@ class KubeSource:
                         delete(obj)
 
     async def run(self) -> None:
-        """Keep the view in sync for as long as the server runs."""
+        """Keep the view in sync for as long as the server runs: Nodes and Pods, and beside them the PodGroups
+        of each API (each on its own, so an API the cluster lacks never holds up the rest)."""
+        await asyncio.gather(self._nodes_and_pods(), *(self.follow_pod_groups(api) for api in POD_GROUP_APIS))
+
+    async def follow_pod_groups(self, api: str, retry: float = POD_GROUP_RETRY_SECONDS) -> None:
+        """List and watch one API's PodGroups. An API the cluster does not serve (404) or the extender may not
+        read (403) is said once, then looked for again every `retry` seconds; meanwhile its gangs are planned
+        from the members that exist."""
+        group, version = api.split("/")
+        method = functools.partial(self.custom.list_cluster_custom_object, group, version, "podgroups")
+        told: int | None = None
+        while True:
+            try:
+                items, version_seen = await self._list(method)
+            except _HTTPError as exc:
+                if exc.status not in (403, 404):
+                    log.warning("listing PodGroups of %s failed (%s); retrying in %.0fs", api, exc, retry)
+                elif told != exc.status:
+                    why = "is not served by this cluster" if exc.status == 404 else "may not be read by the extender (RBAC)"
+                    log.info("PodGroups of %s: the API %s; gangs naming one are planned from the members that "
+                             "exist; looking again every %.0fs", api, why, retry)
+                told = exc.status
+                self.view.pod_groups.withdraw(api)
+                await asyncio.sleep(retry)
+                continue
+            except Exception as exc:  # the API server went away: as for the pods, try again soon
+                log.warning("listing PodGroups of %s failed (%s); retrying in 1s", api, exc)
+                await asyncio.sleep(1.0)
+                continue
+            if told is not None:
+                log.info("PodGroups of %s: the API is served now", api)
+                told = None
+            self.view.pod_groups.replace(api, items)
+            try:
+                await self._watch(method, version_seen, lambda o: self.view.pod_groups.apply(_typed(o, api)),
+                                  lambda o: self.view.pod_groups.delete(_typed(o, api)))
+            except _Expired:
+                pass
+            except Exception as exc:
+                log.warning("watching PodGroups of %s failed (%s); relisting in 1s", api, exc)
+                await asyncio.sleep(1.0)
+
+    async def _nodes_and_pods(self) -> None:
         while True:
             try:
                 node_version, pod_version = await self.relist()
@@ -288,5 +355,18 @@ class KubeSource:
             self.watch_restarts += 1
 
 
+def _typed(obj: dict[str, Any], api: str) -> dict[str, Any]:
+    """A PodGroup from a list or watch of `api`, with the apiVersion and kind a list's items may lack."""
+    obj.setdefault("apiVersion", api)
+    obj.setdefault("kind", "PodGroup")
+    return obj
+
+
 class _Expired(Exception):
     pass
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, body: str):
+        self.status = status
+        super().__init__(f"HTTP {status}: {body}")

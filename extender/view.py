@@ -18,6 +18,7 @@ import numpy as np
 
 from extender.core import Allocation, ClusterState, PlacementError, PodRequest, UnknownNode
 from extender.constraints import Placement
+from extender.podgroups import PodGroups
 from extender.podspec import PodFacts, PodSpecError, gpu_index, node_spec, pod_facts, pod_key, pod_request
 from infergate import constants
 
@@ -44,6 +45,8 @@ class ClusterView:
     synced: bool = False
     gpu_resource: str = constants.GPU_RESOURCE  # the policy's gpuResource: the extended resource of whole GPUs
     problems: int = 0  # objects that could not be read; counted in metrics, logged once each
+    # PodGroups (both APIs), which give the size and topology of the gangs whose pods name them
+    pod_groups: PodGroups = field(default_factory=PodGroups)
     # Called with the new state after a full relist, for holders of capacity that is not a pod (gang slots).
     rebuild_hooks: list[Callable[[ClusterState], None]] = field(default_factory=list)
     # Called with a node's name after it changed or was removed, for holders of capacity that is not a pod.
@@ -62,6 +65,16 @@ class ClusterView:
     def members(self, group: str) -> list[str]:
         """Keys of the pods of `group`, in the order the view first saw them."""
         return sorted(self._in_group.get(group, ()), key=self._order.__getitem__)
+
+    def resolve(self, facts: PodFacts) -> PodFacts | str:
+        """The pod's facts with its group's size and topology from its PodGroup, if it names one (see
+        PodGroups.resolve); a str saying what to fix when that PodGroup is missing or unreadable."""
+        group = facts.group
+        if group is None or group.size is not None:
+            return facts
+        bound = sum(1 for k in self._in_group.get(group.key, ())
+                    if k != facts.key and self.facts[k].node is not None and not self.facts[k].terminal)
+        return self.pod_groups.resolve(facts, bound)
 
     def key_of_uid(self, uid: str) -> str | None:
         return self._by_uid.get(uid) if uid else None

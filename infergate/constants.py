@@ -60,6 +60,11 @@ LWS_LEADER_NAME_ANNOTATION = "leaderworkerset.sigs.k8s.io/leader-name"
 # The StatefulSet controller's label with the pod's ordinal (Kubernetes 1.28 and later).
 STATEFULSET_POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
+# The two PodGroup APIs a pod can join, and the GroupIdentity.source of each.
+NATIVE_POD_GROUP_API = "scheduling.k8s.io/v1beta1"  # Kubernetes' own, pods join by spec.schedulingGroup.podGroupName
+COSCHEDULING_POD_GROUP_API = "scheduling.x-k8s.io/v1alpha1"  # scheduler-plugins coscheduling, by POD_GROUP_LABEL
+NATIVE_POD_GROUP = "PodGroup (scheduling.k8s.io)"
+COSCHEDULING_POD_GROUP = "PodGroup"
 
 # Pods created by the OME and KServe controllers for an InferenceService (OME: pkg/constants
 # InferenceServicePodLabelKey; KServe: constants.InferenceServicePodLabelKey).

@@ -2,7 +2,9 @@
 
 Groups are recognised, in this order: infergate's own annotations, LeaderWorkerSet pods (size from its
 annotation; group and rank from its labels or, before LWS's own webhook has added them, from the pod's name),
-and the PodGroup label of the scheduler-plugins coscheduling API.
+a native PodGroup named by spec.schedulingGroup.podGroupName, and the PodGroup label of the scheduler-plugins
+coscheduling API. Both PodGroup kinds keep their size (and topology) in the PodGroup object, not on the pod: the
+identity has no size, and the extender reads it from the PodGroup.
 """
 
 from __future__ import annotations
@@ -27,10 +29,11 @@ class PodFieldError(ValueError):
 @dataclass(frozen=True)
 class GroupIdentity:
     key: str  # "namespace/name", unique per group in the cluster
-    size: int | None  # None where the source does not say (a PodGroup label alone)
+    size: int | None  # None where the pod does not say (a PodGroup keeps it in the object)
     rank: int | None
     role: str | None
     source: str  # which convention identified it
+    topology: tuple[str, ...] = ()  # node label keys whose one value all members must share (a PodGroup's)
 
 
 def _count(field: str, value: str | None, minimum: int) -> int | None:
@@ -41,7 +44,9 @@ def _count(field: str, value: str | None, minimum: int) -> int | None:
     return int(value)
 
 
-def group_identity(metadata: dict[str, Any]) -> GroupIdentity | None:
+def group_identity(metadata: dict[str, Any], spec: dict[str, Any] | None = None) -> GroupIdentity | None:
+    """The pod's group from its metadata and, for the native PodGroup API, its spec (optional: without it,
+    pods are read as before that API existed)."""
     namespace = metadata.get("namespace") or ""
     labels: dict[str, str] = metadata.get("labels") or {}
     annotations: dict[str, str] = metadata.get("annotations") or {}
@@ -67,10 +72,29 @@ def group_identity(metadata: dict[str, Any]) -> GroupIdentity | None:
         if found is not None:
             return found
 
+    # --- native PodGroup (scheduling.k8s.io/v1beta1, GenericWorkload): the pod names it in its spec
+    native = _native_pod_group(spec)
+    if native is not None:
+        return GroupIdentity(f"{namespace}/{native}", None, 0 if role == "leader" else None, role, constants.NATIVE_POD_GROUP)
+    # --- end native PodGroup
+
     pod_group = labels.get(constants.POD_GROUP_LABEL)
     if pod_group is not None:
         return GroupIdentity(f"{namespace}/{pod_group}", None, 0 if role == "leader" else None, role, "PodGroup")
     return None
+
+
+def _native_pod_group(spec: dict[str, Any] | None) -> str | None:
+    group = spec.get("schedulingGroup") if isinstance(spec, dict) else None
+    if group is None:
+        return None
+    name = group.get("podGroupName") if isinstance(group, dict) else None
+    if name is None:
+        return None
+    if not isinstance(name, str) or not name:
+        raise PodFieldError(f"spec.schedulingGroup.podGroupName: {name!r} is not the name of a PodGroup",
+                            "spec.schedulingGroup.podGroupName")
+    return name
 
 
 def _ordinal(name: Any, parent: str) -> int | None:

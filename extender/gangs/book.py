@@ -165,31 +165,35 @@ class GangBook:
         return (tuple((m.request, m.rank, m.pod, None if m.allowed is None else m.allowed.tobytes()) for m in members),
                 tuple(sorted(near)))
 
-    def plan(self, group: str, members: Sequence[Member], near: Sequence[str] = ()) -> Reservation | PlanFailure:
+    def plan(self, group: str, members: Sequence[Member], near: Sequence[str] = (),
+             topology: Sequence[str] = ()) -> Reservation | PlanFailure:
         """Reserve a node for every member, or nothing. `near`: nodes of members already running, whose
-        domains are tried first."""
+        domains are tried first. `topology`: the group's own topology keys (a PodGroup's), which replace the
+        policy's and are required: all members in one domain of one of them."""
         if group in self.reservations:
             return self.reservations[group]
         if len(members) > MAX_MEMBERS:
             return PlanFailure(f"gang {group} has {len(members)} members to place; the extender plans at most {MAX_MEMBERS}", False)
-        stamp, signature = self._stamp(), self._signature(members, near)
+        stamp, signature = self._stamp(), (self._signature(members, near), tuple(topology))
         failed = self._failed.get(group)
         if failed is not None and failed[0] == stamp and failed[1] == signature:
             return failed[2]
-        outcome = self._plan(group, members, near)
+        keys, mode = (list(topology), "required") if topology else (self.topology_keys, self.mode)
+        outcome = self._plan(group, members, near, keys, mode)
         if isinstance(outcome, PlanFailure):
             self._failed[group] = (stamp, signature, outcome)
         else:
             self._failed.pop(group, None)
         return outcome
 
-    def _plan(self, group: str, members: Sequence[Member], near: Sequence[str]) -> Reservation | PlanFailure:
+    def _plan(self, group: str, members: Sequence[Member], near: Sequence[str], keys: Sequence[str],
+              mode: str) -> Reservation | PlanFailure:
         quick = self._beyond_capacity(group, members)
         if quick is not None:
             return quick
         order = sorted(range(len(members)), key=lambda i: -members[i].request.total_gpu_milli)
         best_partial = (0, "")
-        for label, rows in self._domains(near):
+        for label, rows in self._domains(near, keys, mode):
             statement = Statement(self.state)
             placed: dict[int, Slot] = {}
             for i in order:
@@ -211,7 +215,7 @@ class GangBook:
             if len(placed) > best_partial[0]:
                 best_partial = (len(placed), label)
             statement.rollback()
-        return self._failure(group, members, best_partial)
+        return self._failure(group, members, best_partial, keys, mode)
 
     def _beyond_capacity(self, group: str, members: Sequence[Member]) -> PlanFailure | None:
         """Fail at once, without walking the nodes, when the members need more GPUs than the cluster has, or
@@ -231,13 +235,13 @@ class GangBook:
                                f"{free / MILLI_PER_GPU:g} GPUs free)", True)
         return None
 
-    def _domains(self, near: Sequence[str]) -> list[tuple[str, np.ndarray]]:
+    def _domains(self, near: Sequence[str], keys: Sequence[str], mode: str) -> list[tuple[str, np.ndarray]]:
         """Candidate domains, smallest kind first; within a kind, those holding `near` nodes first, then the
         tightest (fewest free GPUs). Last, in preferred mode, the whole cluster."""
         all_rows = self.state.rows()
         near_set = set(near)
         domains: list[tuple[str, np.ndarray]] = []
-        for key in self.topology_keys:
+        for key in keys:
             by_value: dict[str, list[int]] = defaultdict(list)
             for row in all_rows.tolist():
                 value = self.state.labels_at(row).get(key)
@@ -252,19 +256,21 @@ class GangBook:
 
             for value, rows in sorted(by_value.items(), key=rank):
                 domains.append((f"{key}={value}", np.array(rows, dtype=np.int64)))
-        if self.mode == "preferred" or not self.topology_keys:
+        if mode == "preferred" or not keys:
             domains.append(("the whole cluster", all_rows))
         return domains
 
-    def _failure(self, group: str, members: Sequence[Member], best: tuple[int, str]) -> PlanFailure:
+    def _failure(self, group: str, members: Sequence[Member], best: tuple[int, str], keys: Sequence[str],
+                 mode: str) -> PlanFailure:
         rows = self.state.rows()
         what = _describe_members(members)
-        if self.mode == "required" and self.topology_keys and not any(
-                any(key in self.state.labels_at(r) for key in self.topology_keys) for r in rows.tolist()):
-            labels = ", ".join(self.topology_keys)
-            return PlanFailure(f"gang {group} needs {what} in one topology domain (topologyMode: required), and no "
+        required = "its PodGroup's topology" if keys is not self.topology_keys else "topologyMode: required"
+        if mode == "required" and keys and not any(
+                any(key in self.state.labels_at(r) for key in keys) for r in rows.tolist()):
+            labels = ", ".join(keys)
+            return PlanFailure(f"gang {group} needs {what} in one topology domain ({required}), and no "
                                f"node carries any of the labels {labels}", False)
-        where = f" in one {self.topology_keys[0].split('/')[-1]}" if self.mode == "required" and self.topology_keys else ""
+        where = f" in one {keys[0].split('/')[-1]}" if mode == "required" and keys else ""
         placed, label = best
         best_text = f"at most {placed} fit, in {label}" if label else "no node has that free"
         # Could any set of evictions help? Only if the nodes each member may use, emptied, could hold it.

@@ -61,6 +61,7 @@ class GangCoordinator:
         """Plan the whole group when it has no reservation, then answer with the member's reserved node only."""
         assert facts.group is not None
         group = facts.group.key
+        self._drop_if_ended(group)
         if group not in self.book.reservations:
             waiting = self._waiting_for_members(facts)
             if waiting is not None:
@@ -83,6 +84,17 @@ class GangCoordinator:
         failed = {name: f"gang {group}: this member is reserved on node {slot.node}" for name in names if name != slot.node}
         fits = [slot.node] if slot.node in names else []
         return MemberAnswer(fits=fits, failed=failed, result="ok" if fits else "no-fit")
+
+    def _drop_if_ended(self, group: str) -> None:
+        """A reservation whose bound members have all ended (finished, deleted) belongs to a run of the group
+        that is over: its places left unbound must not go to the pods of a new run (a restarted job's first
+        pod would be bound alone), which are planned afresh."""
+        reservation = self.book.reservations.get(group)
+        bound = [s.pod for s in reservation.slots if s.bound] if reservation else []
+        if bound and not any(self.view.facts.get(pod) is not None and not self.view.facts[pod].terminal
+                             for pod in bound if pod is not None):
+            log.info("gang %s: its bound members have ended; what it still held is released", group)
+            self.book.release(group)
 
     @staticmethod
     def _failed(outcome: PlanFailure, names: list[str]) -> MemberAnswer:
@@ -111,7 +123,7 @@ class GangCoordinator:
 
     def _plan(self, facts: PodFacts, request: PodRequest, names: list[str] | None):
         members, near = self.members_to_place(facts, request, names)
-        return self.book.plan(facts.group.key, members, near)  # type: ignore[union-attr]
+        return self.book.plan(facts.group.key, members, near, facts.group.topology)  # type: ignore[union-attr]
 
     def members_to_place(self, facts: PodFacts, request: PodRequest, names: Sequence[str] | None = None) -> tuple[list[Member], list[str]]:
         """The members still to place (this pod first), each with its own request and the nodes it may use

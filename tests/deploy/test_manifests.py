@@ -61,6 +61,8 @@ EXTENDER_PERMISSIONS = {
     ("", "events", "create"), ("events.k8s.io", "events", "create"),
     # get: the worker template of a LeaderWorkerSet whose workers do not exist yet (extender/binder.py).
     ("leaderworkerset.x-k8s.io", "leaderworkersets", "get"),
+    # the size and topology of gangs, from both PodGroup APIs (extender/sources.py follow_pod_groups).
+    *((group, "podgroups", verb) for group in ("scheduling.k8s.io", "scheduling.x-k8s.io") for verb in ("get", "list", "watch")),
 }
 
 

@@ -8,7 +8,10 @@ from typing import Any
 from infergate.workloads import group_identity
 
 
-def check_invariants(pods: list[dict[str, Any]], nodes: list[dict[str, Any]], created: set[str]) -> list[str]:
+def check_invariants(pods: list[dict[str, Any]], nodes: list[dict[str, Any]], created: set[str],
+                     sizes: dict[str, int] | None = None) -> list[str]:
+    """`sizes`: group key -> size, for groups whose pods do not carry it (PodGroups)."""
+    sizes = sizes or {}
     problems: list[str] = []
     capacity = {n["metadata"]["name"]: int(n["status"]["allocatable"].get("nvidia.com/gpu", 0)) for n in nodes}
     whole: dict[str, int] = defaultdict(int)
@@ -21,7 +24,7 @@ def check_invariants(pods: list[dict[str, Any]], nodes: list[dict[str, Any]], cr
         live.add(key)
         if pod.get("status", {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        group = group_identity(metadata)
+        group = group_identity(metadata, pod["spec"])
         if group is not None:
             groups[group.key].append(pod)
         node = pod["spec"].get("nodeName")
@@ -44,12 +47,13 @@ def check_invariants(pods: list[dict[str, Any]], nodes: list[dict[str, Any]], cr
         if milli > 1000:
             problems.append(f"node {node} GPU {index}: {milli}m given")
     for group, members in groups.items():
-        size = group_identity(members[0]["metadata"]).size or len(members)
+        size = group_identity(members[0]["metadata"], members[0]["spec"]).size or sizes.get(group) or len(members)
         bound = [m for m in members if m["spec"].get("nodeName")]
         if 0 < len(bound) < size:
             pending = [m for m in members if not m["spec"].get("nodeName")]
-            reserved = all("infergate.io/reserved-node" in m["metadata"].get("annotations", {}) for m in pending)
-            if not reserved or len(members) < size:
+            # members beyond the group's size (a PodGroup's minCount) need no place of their own
+            reserved = sum(1 for m in pending if "infergate.io/reserved-node" in m["metadata"].get("annotations", {}))
+            if len(bound) + reserved < size:
                 problems.append(f"group {group}: {len(bound)} of {size} members bound and the rest not reserved")
     for key in sorted(created - live):
         problems.append(f"pod {key} was lost")

@@ -153,7 +153,7 @@ def _plan(pod: dict[str, Any], namespace: str, policy: Policy) -> PodPlan:
         workload_class, class_reason = workload_class_of(
             metadata, has_model=(model_name or model_of_isvc) is not None, spec=pod.get("spec"), default=default_class
         )
-        group = group_identity({**metadata, "namespace": namespace})
+        group = group_identity({**metadata, "namespace": namespace}, pod.get("spec"))
     except PodFieldError as exc:
         raise InvalidValue(str(exc), exc.field) from None
     demoted = None
