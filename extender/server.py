@@ -308,8 +308,9 @@ class ExtenderServer:
         names = args.candidate_names()
         request = self._request_of(args.Pod)
         facts = self._facts_of(args.Pod)
-        if isinstance(request, str) or isinstance(facts, str) or not request.wants_gpu:
+        if isinstance(request, str) or isinstance(facts, str):
             return [{"Host": name, "Score": 0} for name in names], "ok"
+        # pods without GPUs are scored too: where they go decides whether a node's GPUs stay usable
         if facts.in_gang:
             reservation = self.gangs.reservations.get(facts.group.key)  # type: ignore[union-attr]
             slot = reservation.slot_of(facts.key) if reservation else None
@@ -398,6 +399,7 @@ class ExtenderServer:
             return {"Error": f"binding pod {key} to node {args.Node} failed: {exc}"}, "error"
         if slot:
             self.gangs.settle(slot.group)
+        self.scorer.observe(request)  # a scorer that learns the workload counts each bound pod once
         self._refresh_gauges()
         return {"Error": ""}, "ok"
 
