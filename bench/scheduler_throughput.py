@@ -137,7 +137,7 @@ class Bench:
     def scheduler_config(self, with_extender: bool) -> str:
         config = yaml.safe_load(SCHEDULER_CONFIG.read_text())
         config.pop("leaderElection", None)
-        config["profiles"] = [{"schedulerName": SCHEDULER_NAME}]
+        config["profiles"] = [{**config["profiles"][0], "schedulerName": SCHEDULER_NAME}]  # the shipped profile
         if self.qps:  # kube-scheduler's own API client limit (default 50/s) would cap the plain binder first
             config["clientConnection"] = {"qps": self.qps, "burst": self.qps}
         if with_extender:
