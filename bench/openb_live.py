@@ -31,7 +31,6 @@ import shutil
 import sys
 import tempfile
 import time
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +47,7 @@ from extender.simulate.replay import run_seed, tune_workload  # noqa: E402
 from extender.simulate.trace import TracePod, load_nodes, load_pods  # noqa: E402
 from infergate import constants  # noqa: E402
 import scheduler_throughput  # noqa: E402
-from scheduler_throughput import NAMESPACE, SCHEDULER_NAME, Bench, api_client, machine  # noqa: E402
+from scheduler_throughput import NAMESPACE, SCHEDULER_NAME, Bench, api_client, machine, pod_changes  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "openb"
 TARGET_POINTS = 0.5
@@ -112,32 +111,17 @@ class Placements:
         self.changed = asyncio.Event()
 
     async def follow(self, api, ready: asyncio.Event) -> None:
-        from kubernetes_asyncio import client
-
-        core = client.CoreV1Api(api)
-        listed = await core.list_namespaced_pod(NAMESPACE, _preload_content=False)
-        version = json.loads(await listed.read())["metadata"]["resourceVersion"]
-        response = await core.list_namespaced_pod(NAMESPACE, watch=True, resource_version=version,
-                                                  timeout_seconds=3600, _preload_content=False)
-        ready.set()
-        async with response:
-            async for line in response.content:
-                if not line.strip():
-                    continue
-                event = json.loads(line)
-                obj = event.get("object") or {}
-                if event.get("type") == "ERROR":
-                    raise RuntimeError(f"watch error: {obj.get('message')}")
-                name = (obj.get("metadata") or {}).get("name")
-                node = (obj.get("spec") or {}).get("nodeName")
-                conditions = (obj.get("status") or {}).get("conditions") or []
-                failed = [c for c in conditions if c.get("type") == "PodScheduled" and c.get("status") == "False"
-                          and c.get("reason") == "Unschedulable"]
-                if name and name not in self.outcome and (node or failed):
-                    self.outcome[name] = node or ""
-                    if failed and not node:
-                        self.reasons[name] = str(failed[0].get("message", ""))
-                    self.changed.set()
+        async for obj in pod_changes(api, ready, 3600):
+            name = (obj.get("metadata") or {}).get("name")
+            node = (obj.get("spec") or {}).get("nodeName")
+            conditions = (obj.get("status") or {}).get("conditions") or []
+            failed = [c for c in conditions if c.get("type") == "PodScheduled" and c.get("status") == "False"
+                      and c.get("reason") == "Unschedulable"]
+            if name and name not in self.outcome and (node or failed):
+                self.outcome[name] = node or ""
+                if failed and not node:
+                    self.reasons[name] = str(failed[0].get("message", ""))
+                self.changed.set()
 
     async def wait(self, name: str, timeout: float = 120) -> str:
         deadline = time.monotonic() + timeout
