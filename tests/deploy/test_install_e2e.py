@@ -421,7 +421,7 @@ def test_kube_scheduler_leads_and_serves_the_probe_paths(
     assert scheduler.forbidden() == [], "kube-scheduler lacks a permission"
 
 
-def test_kube_scheduler_sends_gpu_pods_to_the_extender(
+def test_kube_scheduler_sends_every_pod_to_the_extender(
     cluster: LocalCluster, scheduler: Scheduler, self_signed: SelfSigned, gpu_nodes: list[str]
 ) -> None:
     extender = StubExtender(cluster, self_signed.tls / "tls.crt", self_signed.tls / "tls.key")
