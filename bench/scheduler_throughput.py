@@ -137,7 +137,7 @@ class Bench:
     def scheduler_config(self, with_extender: bool) -> str:
         config = yaml.safe_load(SCHEDULER_CONFIG.read_text())
         config.pop("leaderElection", None)
-        config["profiles"] = [{"schedulerName": SCHEDULER_NAME}]
+        config["profiles"] = [{**config["profiles"][0], "schedulerName": SCHEDULER_NAME}]  # the shipped profile
         if self.qps:  # kube-scheduler's own API client limit (default 50/s) would cap the plain binder first
             config["clientConnection"] = {"qps": self.qps, "burst": self.qps}
         if with_extender:
@@ -311,16 +311,15 @@ async def create_pods(api, pods: list[dict[str, Any]], concurrency: int = 16) ->
     await asyncio.gather(*(worker() for _ in range(concurrency)))
 
 
-async def watch_bindings(api, expected: int, ready: asyncio.Event, stop_after: float) -> dict[str, float]:
-    """Pod name -> when it was first seen bound (time.perf_counter)."""
+async def pod_changes(api, ready: asyncio.Event, timeout: float):
+    """The namespace's pods as they change (from now on), one object per event; `ready` is set once watching."""
     from kubernetes_asyncio import client
 
     core = client.CoreV1Api(api)
     listed = await core.list_namespaced_pod(NAMESPACE, _preload_content=False)
     version = json.loads(await listed.read())["metadata"]["resourceVersion"]
-    bound: dict[str, float] = {}
     response = await core.list_namespaced_pod(NAMESPACE, watch=True, resource_version=version,
-                                              timeout_seconds=int(stop_after), _preload_content=False)
+                                              timeout_seconds=int(timeout), _preload_content=False)
     ready.set()
     async with response:
         async for line in response.content:
@@ -330,11 +329,18 @@ async def watch_bindings(api, expected: int, ready: asyncio.Event, stop_after: f
             obj = event.get("object") or {}
             if event.get("type") == "ERROR":
                 raise RuntimeError(f"watch error: {obj.get('message')}")
-            name = (obj.get("metadata") or {}).get("name")
-            if name and name not in bound and (obj.get("spec") or {}).get("nodeName"):
-                bound[name] = time.perf_counter()
-                if len(bound) >= expected:
-                    break
+            yield obj
+
+
+async def watch_bindings(api, expected: int, ready: asyncio.Event, stop_after: float) -> dict[str, float]:
+    """Pod name -> when it was first seen bound (time.perf_counter)."""
+    bound: dict[str, float] = {}
+    async for obj in pod_changes(api, ready, stop_after):
+        name = (obj.get("metadata") or {}).get("name")
+        if name and name not in bound and (obj.get("spec") or {}).get("nodeName"):
+            bound[name] = time.perf_counter()
+            if len(bound) >= expected:
+                break
     return bound
 
 

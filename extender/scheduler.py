@@ -158,8 +158,9 @@ class Scheduler:
     # ------------------------------------------------------------------------------------------ prioritize
     def prioritize(self, pod: dict[str, Any], names: list[str]) -> Prioritized:
         read = self.read(pod)
-        if isinstance(read, str) or not read[1].wants_gpu:
+        if isinstance(read, str):
             return Prioritized(names, np.zeros(len(names), dtype=np.int64))
+        # Pods without GPUs are scored too: where they go decides whether a node's GPUs stay usable.
         facts, request = read
         if facts.in_gang:
             reserved = self.coordinator.reserved_node(facts)
@@ -231,6 +232,7 @@ class Scheduler:
             return Bound(f"binding pod {key} to node {node} failed: {exc}", "error")
         if slot:
             self.gangs.settle(slot.group)
+        self.scorer.observe(request)  # a scorer that learns the workload counts each bound pod once
         if getattr(self.binder, "authoritative", False):  # no watch will show it bound: the binder is the truth
             self.view.confirm(key, node)
         return Bound()

@@ -67,7 +67,12 @@ class WorkloadProfile:
         Dropping the long tail (as the paper does with its 95% threshold) keeps scoring cheap; the tail is
         rare by construction.
         """
-        counts = Counter(PodShape.of(r, with_memory=with_memory) for r in requests)
+        return cls.from_counts(Counter(PodShape.of(r, with_memory=with_memory) for r in requests), coverage=coverage)
+
+    @classmethod
+    def from_counts(cls, counts: Counter[PodShape], *, coverage: float = 0.95) -> WorkloadProfile:
+        """As `from_requests`, from how many pods of each shape were seen."""
+        counts = +counts  # drops shapes counted zero times
         if not counts:
             raise ValueError("cannot build a workload profile from no pods")
         total = sum(counts.values())

@@ -21,18 +21,22 @@ _TIE_TOLERANCE = 1e-9
 def normalize_scores(values: np.ndarray | Iterable[float]) -> np.ndarray:
     """Map raw scores (higher is better) over the candidates to integers 0-10 for the extender protocol.
 
-    The range is spread linearly and rounded down, so only the best nodes get 10 and the worst get 0; when all
+    Only the best nodes (equal to the highest raw score) get 10; the others are spread linearly over 0-9 and
+    rounded down, so the worst gets 0. kube-scheduler then picks among the 10s at random, as the simulator picks
+    among equal best scores, instead of letting its own scoring decide among a tenth of the range. When all
     candidates score the same they all get 10 (none is worse).
     """
     raw = np.asarray(values if isinstance(values, np.ndarray) else list(values), dtype=np.float64)
     if raw.size == 0:
         return np.zeros(0, dtype=np.int64)
     low, high = float(raw.min()), float(raw.max())
-    if high - low <= _TIE_TOLERANCE * max(1.0, abs(high)):
+    best = raw >= high - _TIE_TOLERANCE * max(1.0, abs(high))
+    if best.all():
         return np.full(raw.shape, MAX_EXTENDER_SCORE, dtype=np.int64)
-    scaled = np.floor((raw - low) / (high - low) * MAX_EXTENDER_SCORE + 1e-12)
-    scaled[raw >= high - _TIE_TOLERANCE * max(1.0, abs(high))] = MAX_EXTENDER_SCORE
-    return np.clip(scaled, 0, MAX_EXTENDER_SCORE).astype(np.int64)
+    scaled = np.floor((raw - low) / (high - low) * (MAX_EXTENDER_SCORE - 1) + 1e-12)
+    scaled = np.clip(scaled, 0, MAX_EXTENDER_SCORE - 1)
+    scaled[best] = MAX_EXTENDER_SCORE
+    return scaled.astype(np.int64)
 
 
 @dataclass(frozen=True)

@@ -59,8 +59,10 @@ def run_seed(
     seed: int,
     arrival: float = 1.3,
     on_pod: Callable[[], None] | None = None,
+    placements: list[str | None] | None = None,
 ) -> dict[str, Any]:
-    """One seed of the experiment; returns its allocation ratio, failures and curve."""
+    """One seed of the experiment; returns its allocation ratio, failures and curve. `placements`, when given,
+    gets each pod's node (None: it fit nowhere), in the order they were placed."""
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     state = ClusterState(nodes)
@@ -77,10 +79,13 @@ def run_seed(
     for i, pod in enumerate(workload):
         request = pod.request
         choice = choose(state, request, scorer, rng)
+        if placements is not None:
+            placements.append(choice.node if choice is not None else None)
         if choice is None:
             failed += 1
         else:
             state.allocate(f"trace/{i}", request, choice.node, choice.gpu_indices)
+            scorer.observe(request)
             allocated += request.total_gpu_milli
         arrived += request.total_gpu_milli
         arrived_pct = 100.0 * arrived / capacity

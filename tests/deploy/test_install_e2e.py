@@ -13,8 +13,8 @@ output). tests/deploy/test_helm_e2e.py covers what only Helm does (upgrade, unin
   kube-scheduler and the extender need.
 - kube-scheduler runs with deploy/base/scheduler/kube-scheduler-config.yaml (only the extender's address and CA
   changed) as the infergate-scheduler ServiceAccount with only our RBAC: it wins the Lease, serves the probe
-  paths the Deployment uses and authenticated /metrics, sends GPU and fractional pods to the extender (a stub,
-  over TLS with the overlay's certificate) and places CPU-only pods alone.
+  paths the Deployment uses and authenticated /metrics, sends every pod (GPU, fractional and CPU-only) to the
+  extender (a stub, over TLS with the overlay's certificate).
 - The same, with the real `infergate extender` beside it as the Deployment runs it (same account, policy from
   the rendered ConfigMap): pods get placed and nothing is forbidden.
 
@@ -436,7 +436,7 @@ def test_kube_scheduler_leads_and_serves_the_probe_paths(
     assert scheduler.forbidden() == [], "kube-scheduler lacks a permission"
 
 
-def test_kube_scheduler_sends_gpu_pods_to_the_extender(
+def test_kube_scheduler_sends_every_pod_to_the_extender(
     cluster: LocalCluster, scheduler: Scheduler, self_signed: SelfSigned, gpu_nodes: list[str]
 ) -> None:
     extender = StubExtender(cluster, self_signed.tls / "tls.crt", self_signed.tls / "tls.key")
@@ -450,10 +450,10 @@ def test_kube_scheduler_sends_gpu_pods_to_the_extender(
         scheduler.stop()
         extender.close()
 
-    # managedResources: GPU and fractional pods go through filter, prioritize and bind of the extender;
-    # a pod requesting neither is placed by kube-scheduler alone.
+    # no managedResources: every pod of the profile goes through filter, prioritize and bind of the extender,
+    # a pod without GPUs too (where it lands decides whether a node's GPUs stay usable).
     for verb in ("filter", "prioritize", "bind"):
-        assert extender.pods_seen(verb) == {"whole-gpu", "half-gpu"}, verb
+        assert extender.pods_seen(verb) == {"whole-gpu", "half-gpu", "cpu-only"}, verb
     # nodeCacheCapable: node names, not Node objects.
     filters = [body for path, body in extender.calls if path == "/filter"]
     assert all(body.get("NodeNames") and not body.get("Nodes") for body in filters)

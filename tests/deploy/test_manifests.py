@@ -356,17 +356,23 @@ def test_scheduler_configuration(base: Manifest, policy) -> None:
     [extender] = config["extenders"]
     assert {k: extender[k] for k in ("filterVerb", "prioritizeVerb", "preemptVerb", "bindVerb")} == {
         "filterVerb": "filter", "prioritizeVerb": "prioritize", "preemptVerb": "preempt", "bindVerb": "bind"}
-    assert extender["weight"] == 5
+    # one step of the extender's 0-10 (x10 x weight) outweighs kube-scheduler's resource scoring (0-100), so
+    # the extender's best node wins as in the simulator; that scoring packs (MostAllocated), never spreads
+    assert extender["weight"] * 10 > 100
+    [profile] = config["profiles"]
+    assert {"name": "NodeResourcesBalancedAllocation"} in profile["plugins"]["score"]["disabled"]
+    [fit] = [c for c in profile["pluginConfig"] if c["name"] == "NodeResourcesFit"]
+    assert fit["args"]["scoringStrategy"]["type"] == "MostAllocated"
     assert extender["nodeCacheCapable"] is True
     assert extender["ignorable"] is False
     assert extender["httpTimeout"] == "5s"
     assert extender["enableHTTPS"] is True
     assert urlsplit(extender["urlPrefix"]).scheme == "https"
     assert set(extender["tlsConfig"]) == {"caFile"}, "verify the extender with the CA; never insecure"
-    assert extender["managedResources"] == [
-        {"name": constants.GPU_RESOURCE, "ignoredByScheduler": False},
-        {"name": constants.GPU_SHARE_RESOURCE, "ignoredByScheduler": True},
-    ]
+    # every pod of the profile comes to the extender (a pod without GPUs can strand a node's GPUs); the share
+    # resource no node advertises is kube-scheduler's to ignore
+    assert "managedResources" not in extender
+    assert fit["args"]["ignoredResources"] == [constants.GPU_SHARE_RESOURCE]
     assert policy.cluster.spec.defaults.gpu_resource == constants.GPU_RESOURCE
 
 

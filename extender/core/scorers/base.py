@@ -28,3 +28,7 @@ class Scorer(Protocol):
     def score(self, state: ClusterState, request: PodRequest, rows: np.ndarray) -> Scored:
         """Score rows that already passed the fit check."""
         ...
+
+    def observe(self, request: PodRequest) -> None:
+        """A pod was placed (once per pod): scorers that learn the workload count it; the others ignore it."""
+        ...

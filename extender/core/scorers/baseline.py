@@ -28,6 +28,9 @@ class BestFitScorer:
         self.max_cpu_milli = max_cpu_milli
         self.max_gpu_milli = max_gpus * MILLI_PER_GPU
 
+    def observe(self, request: PodRequest) -> None:
+        """Learns nothing from placements."""
+
     def score(self, state: ClusterState, request: PodRequest, rows: np.ndarray) -> Scored:
         cpu_left = state.cpu_free[rows] - request.cpu_milli
         gpu_left = state.gpu_free[rows].sum(axis=1, dtype=np.int64) - request.total_gpu_milli
@@ -45,6 +48,9 @@ class SpreadScorer:
 
     def __init__(self, include_gpu: bool = True) -> None:
         self.include_gpu = include_gpu
+
+    def observe(self, request: PodRequest) -> None:
+        """Learns nothing from placements."""
 
     def score(self, state: ClusterState, request: PodRequest, rows: np.ndarray) -> Scored:
         parts = []

@@ -36,6 +36,9 @@ class FGDScorer:
     def for_workload(cls, requests: Iterable[PodRequest]) -> FGDScorer:
         return cls(WorkloadProfile.from_requests(requests, coverage=cls.COVERAGE))
 
+    def observe(self, request: PodRequest) -> None:
+        """Learns nothing from placements."""
+
     def score(self, state: ClusterState, request: PodRequest, rows: np.ndarray) -> Scored:
         delta = fragmentation_delta(
             self._cache, state, request, rows, share_value=lambda inc, pos, gpu: fgd_quantise(inc))

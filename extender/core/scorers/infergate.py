@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
 
 from extender.core.cluster import ClusterState
-from extender.core.fragmentation import WorkloadProfile
+from extender.core.fragmentation import PodShape, WorkloadProfile
 from extender.core.resources import MILLI_PER_GPU, PodRequest
 from extender.core.scorers.base import Scored
 from extender.core.scorers.gradient import FragmentationCache, bestfit_leftover, fgd_quantise, fragmentation_delta
@@ -27,21 +28,50 @@ class InfergateScorer:
       nodes consistently and keeps empty nodes whole for multi-GPU pods. Random tie-breaks there cost several
       points; full-precision increases without the squashing cost about one.
     - A share goes to the GPU of the node that raises fragmentation least.
+    - It keeps learning: every pod placed (`observe`) counts as a sample of the workload, and once the samples
+      have doubled since the profile was last built (and number at least `MIN_SAMPLE`), the profile is rebuilt
+      from all of them. A scorer that starts knowing nothing (the extender at start-up) has the workload's shapes
+      after its first `MIN_SAMPLE` pods; one that learned a whole trace relearns at most once per doubling.
     """
 
     name = "infergate"
     COVERAGE = 0.98
+    MIN_SAMPLE = 50
 
     def __init__(self, profile: WorkloadProfile | None = None, *, max_cpu_milli: int = 128_000,
-                 max_gpus: int = 8) -> None:
+                 max_gpus: int = 8, samples: Counter[PodShape] | None = None) -> None:
         self.profile = profile or WorkloadProfile.default()
         self.max_cpu_milli = max_cpu_milli
         self.max_gpu_milli = max_gpus * MILLI_PER_GPU
         self._cache = FragmentationCache(self.profile)
+        self._samples: Counter[PodShape] = Counter(samples or {})
+        self._learned_from = sum(self._samples.values())
 
     @classmethod
     def for_workload(cls, requests: Iterable[PodRequest]) -> InfergateScorer:
-        return cls(WorkloadProfile.from_requests(requests, coverage=cls.COVERAGE, with_memory=True))
+        samples = Counter(cls._shape(r) for r in requests)
+        if not samples:
+            return cls()
+        return cls(WorkloadProfile.from_counts(samples, coverage=cls.COVERAGE), samples=samples)
+
+    @staticmethod
+    def _shape(request: PodRequest) -> PodShape:
+        return PodShape.of(request, with_memory=True)
+
+    @property
+    def samples(self) -> int:
+        """Pods learned from so far (the trace or view it was built with, and the pods placed since)."""
+        return sum(self._samples.values())
+
+    def observe(self, request: PodRequest) -> None:
+        """Count a placed pod as a sample of the workload; relearn when the samples doubled."""
+        self._samples[self._shape(request)] += 1
+        if self.samples >= max(self.MIN_SAMPLE, 2 * self._learned_from):
+            self._learned_from = self.samples
+            profile = WorkloadProfile.from_counts(self._samples, coverage=self.COVERAGE)
+            if profile != self.profile:
+                self.profile = profile
+                self._cache = FragmentationCache(profile)
 
     def score(self, state: ClusterState, request: PodRequest, rows: np.ndarray) -> Scored:
         delta = fragmentation_delta(self._cache, state, request, rows)

@@ -122,9 +122,10 @@ def test_new_products_after_first_score_are_handled() -> None:
         ([5.0], [10]),
         ([3.0, 3.0, 3.0], [10, 10, 10]),
         ([0.0, 1.0], [0, 10]),
-        ([0.0, 0.5, 0.99, 1.0], [0, 5, 9, 10]),
-        ([-200.0, -100.0, 0.0], [0, 5, 10]),
-        ([53.4, 53.45, 12.0], [9, 10, 0]),
+        ([0.0, 0.5, 0.99, 1.0], [0, 4, 8, 10]),
+        ([-200.0, -100.0, 0.0], [0, 4, 10]),
+        ([53.4, 53.45, 12.0], [8, 10, 0]),
+        ([7.0, 7.0, 6.999, 0.0], [10, 10, 8, 0]),
     ],
 )
 def test_normalize_scores(raw: list[float], expected: list[int]) -> None:
@@ -177,3 +178,59 @@ def test_profile_keeps_the_popular_shapes() -> None:
     assert len(profile.shapes) == 1 and profile.weights == (1.0,)
     profile = WorkloadProfile.from_requests([small] * 97 + [rare] * 3, coverage=0.98)
     assert [round(w, 2) for w in profile.weights] == [0.97, 0.03]
+
+
+# --- infergate learns the workload from the pods it scores ------------------------------------------------
+
+
+def test_infergate_learns_the_shapes_of_a_trace() -> None:
+    share = PodRequest(cpu_milli=1000, memory_bytes=GiB, gpu_milli=500)
+    cpu_only = PodRequest(cpu_milli=32_000, memory_bytes=GiB)
+    scorer = InfergateScorer.for_workload([share] * 10 + [cpu_only] * 90)
+    assert set(scorer.profile.shapes) == {PodShape.of(share, with_memory=True), PodShape.of(cpu_only, with_memory=True)}
+    assert scorer.samples == 100
+    # nothing to learn from: the generic mix, and learning starts with the first pods placed
+    assert InfergateScorer.for_workload([]).profile == WorkloadProfile.default()
+
+
+def test_infergate_without_a_workload_learns_after_min_sample_pods() -> None:
+    state = cluster()
+    scorer = InfergateScorer()
+    share = PodRequest(cpu_milli=1000, memory_bytes=GiB, gpu_milli=300)
+    for _ in range(InfergateScorer.MIN_SAMPLE - 1):
+        scorer.observe(share)
+    scorer.score(state, share, state.rows())  # scoring is no sample: only placed pods are
+    assert scorer.profile == WorkloadProfile.default()
+    scorer.observe(share)
+    assert scorer.profile.shapes == (PodShape.of(share, with_memory=True),)
+    # the scores are those of a scorer built with that workload
+    fresh = InfergateScorer.for_workload([share])
+    assert fresh.profile == scorer.profile
+    request = PodRequest(cpu_milli=1000, memory_bytes=GiB, gpus=1)
+    state.allocate("ns/a", share, "n1", gpu_indices=[2])
+    assert np.allclose(scorer.score(state, request, state.rows()).values,
+                       fresh.score(state, request, state.rows()).values)
+
+
+@pytest.mark.parametrize("learned", [0, 50, 120])
+def test_infergate_relearns_each_time_its_samples_double(learned: int) -> None:
+    whole = PodRequest(cpu_milli=8000, memory_bytes=GiB, gpus=1)
+    share = PodRequest(cpu_milli=1000, memory_bytes=GiB, gpu_milli=250)
+    scorer = InfergateScorer.for_workload([whole] * learned) if learned else InfergateScorer()
+    relearned_at = []
+    profile = scorer.profile
+    for i in range(1, 600):
+        scorer.observe(share)
+        if scorer.profile is not profile:
+            relearned_at.append(scorer.samples)
+            profile = scorer.profile
+    first = max(InfergateScorer.MIN_SAMPLE, 2 * learned)
+    expected = [first * 2 ** k for k in range(8) if first * 2 ** k <= learned + 599]
+    # a relearn whose profile comes out the same keeps the old one (and its warm caches)
+    assert set(relearned_at) <= set(expected) and relearned_at
+    assert scorer.profile.shapes[0] == PodShape.of(share, with_memory=True)
+
+
+def test_every_scorer_can_be_told_of_placements() -> None:
+    for name in scorer_names():
+        make_scorer(name).observe(PodRequest(cpu_milli=1000, gpus=1))
