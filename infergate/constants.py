@@ -41,10 +41,13 @@ TRAINING = "training"
 WORKLOAD_CLASSES = (INFERENCE, TRAINING)
 ROLES = ("leader", "worker", "prefill", "decode")
 
-# Labels that mark pods of training jobs
+# Labels that mark pods of training jobs: the Kubeflow training operator (and Trainer v2, which runs on
+# JobSet), JobSet, and OME's training jobs.
 TRAINING_JOB_LABELS = (
     "training.kubeflow.org/job-name",
+    "training.kubeflow.org/replica-type",
     "jobset.sigs.k8s.io/jobset-name",
+    "ome.io/trainingjob",
 )
 
 # Group identity recognised without infergate annotations
@@ -52,12 +55,25 @@ LWS_NAME_LABEL = "leaderworkerset.sigs.k8s.io/name"
 LWS_GROUP_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/group-index"
 LWS_WORKER_INDEX_LABEL = "leaderworkerset.sigs.k8s.io/worker-index"
 LWS_SIZE_ANNOTATION = "leaderworkerset.sigs.k8s.io/size"
+# On worker pods: the leader pod's name, "<lws>-<group index>".
+LWS_LEADER_NAME_ANNOTATION = "leaderworkerset.sigs.k8s.io/leader-name"
+# The StatefulSet controller's label with the pod's ordinal (Kubernetes 1.28 and later).
+STATEFULSET_POD_INDEX_LABEL = "apps.kubernetes.io/pod-index"
 POD_GROUP_LABEL = "scheduling.x-k8s.io/pod-group"
 
-# Pods created by the OME and KServe controllers for an InferenceService
-ISVC_POD_LABELS = (
-    "serving.ome.io/inferenceservice",
-    "serving.kserve.io/inferenceservice",
+# Pods created by the OME and KServe controllers for an InferenceService (OME: pkg/constants
+# InferenceServicePodLabelKey; KServe: constants.InferenceServicePodLabelKey).
+OME_ISVC_POD_LABEL = "ome.io/inferenceservice"
+KSERVE_ISVC_POD_LABEL = "serving.kserve.io/inferenceservice"
+ISVC_POD_LABELS = (OME_ISVC_POD_LABEL, KSERVE_ISVC_POD_LABEL)
+# Other pods that serve models without naming one of ours: LeaderWorkerSet groups (the set's name label is on
+# every pod its controller creates) and llm-d's model services.
+SERVING_POD_LABELS = (*ISVC_POD_LABELS, LWS_NAME_LABEL, "llm-d.ai/inferenceServing", "llm-d.ai/role", "llm-d.ai/model")
+# A container that runs one of these model servers makes its pod a serving pod (a vLLM Deployment as vLLM's
+# docs write it): matched against the image's repository and against the command line.
+SERVING_IMAGE_PATTERN = r"(^|/)(vllm-openai|vllm|sglang|text-generation-inference|tritonserver|tensorrt-llm)([:@/_-]|$)"
+SERVING_COMMAND_PATTERN = (
+    r"(^|[\s/])vllm\s+serve\b|vllm\.entrypoints|sglang\.launch_server|text-generation-launcher|(^|[\s/])tritonserver\b|trtllm-serve"
 )
 
 # GPUs

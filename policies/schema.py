@@ -12,9 +12,9 @@ from infergate import constants
 from policies import quantity, templates
 from policies.storage import parse_storage_uri
 
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?\Z")
 # Model names may carry dots (llama-3.1-8b-instruct), as DNS subdomains do.
-DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\Z")
 
 
 class Strict(BaseModel):
@@ -258,6 +258,24 @@ class NamespaceRule(Strict):
     workload_classes: list[Literal["inference", "training"]] = Field(
         default_factory=lambda: list(constants.WORKLOAD_CLASSES), alias="workloadClasses"
     )
+    default_workload_class: Literal["inference", "training"] | None = Field(
+        None,
+        alias="defaultWorkloadClass",
+        description="the class of pods with no model, no training marker and no serving marker; "
+        "default: training where allowed (nothing jumps the queue by omission)",
+    )
+
+    @model_validator(mode="after")
+    def _default_allowed(self) -> NamespaceRule:
+        if self.default_workload_class and self.default_workload_class not in self.workload_classes:
+            raise ValueError(f"defaultWorkloadClass {self.default_workload_class} is not one of workloadClasses")
+        return self
+
+    @property
+    def default_class(self) -> str:
+        if self.default_workload_class:
+            return self.default_workload_class
+        return constants.TRAINING if constants.TRAINING in self.workload_classes or not self.workload_classes else self.workload_classes[0]
 
     def matches(self, namespace: str) -> bool:
         return any(fnmatch.fnmatchcase(namespace, pattern) for pattern in self.namespaces)

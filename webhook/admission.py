@@ -71,4 +71,19 @@ def decide(request: AdmissionRequest, policy: Policy, *, mutate: bool) -> Decisi
     except ValidationError as exc:  # a shape check of the object
         first = exc.errors()[0]
         path = ".".join(str(p) for p in first["loc"])
-        return _denial(kind, InvalidValue(f"{kind} {namespace}: {path}: {first['msg']}", path))
+        message = first["msg"].removeprefix("Value error, ")
+        if message.startswith(path + "."):  # a check on a whole object names the exact field itself
+            path, _, message = message.partition(": ")
+        return _denial(kind, InvalidValue(f"{_who(kind, namespace, obj)}: {path}: {message}", path))
+    except (TypeError, AttributeError, KeyError, IndexError, ValueError, RecursionError) as exc:
+        # A value of a type no check above expected (the API server's schema checks run after mutating
+        # webhooks, so wrongly typed custom resources do reach us): the user's input, answered with a 400.
+        return _denial(kind, InvalidValue(
+            f"{_who(kind, namespace, obj)}: a field has a value of the wrong type ({type(exc).__name__}: {exc!s:.120}); "
+            f"check the object against its schema"))
+
+
+def _who(kind: str, namespace: str, obj: dict[str, Any]) -> str:
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = metadata.get("name") or (str(metadata.get("generateName") or "") + "*" if metadata.get("generateName") else "(unnamed)")
+    return f"{'pod' if kind == 'Pod' else kind} {namespace}/{name}"  # as the pod planner names pods

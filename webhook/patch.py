@@ -12,6 +12,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import Any
 
+from webhook.errors import InvalidValue
+
 Path = tuple[str | int, ...]
 
 _IMMUTABLE = (str, int, float, bool, type(None))
@@ -62,8 +64,11 @@ class PatchBuilder:
         parent_path, key = path[:-1], path[-1]
         parent = self.get(parent_path)
         if parent is None:
+            self._check_reachable(parent_path)
             self.set(parent_path, {key: value})
             return
+        if not isinstance(parent, dict) and not (isinstance(parent, list) and isinstance(key, int)):
+            raise _not_an_object(parent_path, parent)
         if isinstance(parent, list):
             if parent[key] != value:  # type: ignore[index]
                 parent[key] = value  # type: ignore[index]
@@ -74,6 +79,22 @@ class PatchBuilder:
         op = "replace" if key in parent else "add"
         parent[key] = value
         self._record(op, pointer(path), value)
+
+    def _check_reachable(self, path: Path) -> None:
+        """A missing value may be created only under objects: a string where an object belongs is the user's
+        error, named by its field (the API server's schema check runs after mutating webhooks)."""
+        node: Any = self.doc
+        for depth, part in enumerate(path):
+            if isinstance(node, dict):
+                if part not in node:
+                    return
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+                node = node[part]
+            else:
+                raise _not_an_object(path[:depth], node)
+        if node is not None and not isinstance(node, (dict, list)):
+            raise _not_an_object(path, node)
 
     def set_default(self, path: Path, value: Any) -> Any:
         """Set a value only where there is none (the user's value wins); return what is there afterwards."""
@@ -86,6 +107,8 @@ class PatchBuilder:
     def append(self, path: Path, item: Any) -> int:
         """Append to a list, creating it when missing; return the new item's index."""
         items = self.get(path)
+        if items is not None and not isinstance(items, list):
+            raise InvalidValue(f"{dotted(path)}: must be a list, not {type(items).__name__}", dotted(path))
         if items is None:
             self.set(path, [item])
             return 0
@@ -99,3 +122,11 @@ class PatchBuilder:
             if same(existing):
                 return index
         return self.append(path, item)
+
+
+def dotted(path: Path) -> str:
+    return ".".join(str(p) for p in path)
+
+
+def _not_an_object(path: Path, value: Any) -> InvalidValue:
+    return InvalidValue(f"{dotted(path)}: must be an object, not {type(value).__name__} {value!r:.40}", dotted(path))

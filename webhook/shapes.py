@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
 class _Open(BaseModel):
@@ -17,11 +17,13 @@ class _Open(BaseModel):
 
 class _Container(_Open):
     name: str
+    image: str | None = None
+    command: list[str] | None = None
     args: list[str] | None = None
     env: list[dict[str, Any]] | None = None
     ports: list[dict[str, Any]] | None = None
     volume_mounts: list[dict[str, Any]] | None = Field(None, alias="volumeMounts")
-    resources: dict[str, dict[str, str | int] | None] | None = None
+    resources: dict[str, dict[str, str | int | float] | None] | None = None
 
 
 class _PodSpec(_Open):
@@ -32,6 +34,18 @@ class _PodSpec(_Open):
     affinity: dict[str, Any] | None = None
     scheduler_name: str | None = Field(None, alias="schedulerName")
     priority_class_name: str | None = Field(None, alias="priorityClassName")
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> _PodSpec:
+        """Kubernetes needs container names unique across containers and init containers; a merge by name
+        could otherwise pick either."""
+        seen: set[str] = set()
+        for key, containers in (("initContainers", self.init_containers or []), ("containers", self.containers)):
+            for index, container in enumerate(containers):
+                if container.name in seen:
+                    raise ValueError(f"spec.{key}[{index}].name: container name {container.name!r} is used twice")
+                seen.add(container.name)
+        return self
 
 
 class _Metadata(_Open):

@@ -11,11 +11,8 @@ from typing import Any
 from infergate import constants
 from policies.schema import NamespaceRule, ReplicaBounds
 from webhook.errors import AdmissionDenied, InvalidValue
-from webhook.patch import PatchBuilder, Path
-
-
-def dotted(path: Path) -> str:
-    return ".".join(str(p) for p in path)
+from webhook.pod.accelerators import OTHER_VENDOR_PREFIXES
+from webhook.patch import PatchBuilder, Path, dotted
 
 
 def _int_at(patch: PatchBuilder, path: Path) -> int | None:
@@ -45,24 +42,37 @@ def replicas(patch: PatchBuilder, component: Path, bounds: ReplicaBounds) -> Non
 
 
 def gpus(patch: PatchBuilder, resources: Path, count: int, resource: str, rule: NamespaceRule, namespace: str) -> int:
-    """Default the GPU requests and limits of one container's resources; return the count in force."""
-    effective = count
+    """Default the GPU requests and limits of one container's resources; return the count in force.
+
+    Another vendor's GPUs in the resources are left as they are (and count against the cap); a request that
+    differs from the limit is refused, as Kubernetes would refuse the pods."""
+    mapping_at(patch, resources)
+    amounts: dict[str, dict[str, int]] = {}
     for kind in ("limits", "requests"):
-        path = resources + (kind, resource)
-        value = patch.get(path)
-        if value is None:
-            continue
-        if not str(value).isdigit():
-            raise InvalidValue(f"{dotted(path)}: {value!r} is not a whole number of GPUs", dotted(path))
-        effective = int(str(value))
+        for name, value in (mapping_at(patch, resources + (kind,)) or {}).items():
+            if name == resource or name.startswith(OTHER_VENDOR_PREFIXES):
+                path = resources + (kind, name)
+                if isinstance(value, bool) or not str(value).isdigit():
+                    raise InvalidValue(f"{dotted(path)}: {value!r} is not a whole number of GPUs", dotted(path))
+                amounts.setdefault(name, {})[kind] = int(str(value))
+    for name, kinds in amounts.items():
+        if "limits" in kinds and "requests" in kinds and kinds["limits"] != kinds["requests"]:
+            path = dotted(resources + ("requests", name))
+            raise InvalidValue(f"{path}: {kinds['requests']} differs from the limit {kinds['limits']}; GPUs cannot be "
+                               "overcommitted, so requests must equal limits", path)
+    other = next((n for n in amounts if n != resource), None)
+    used = other or resource
+    kinds = amounts.get(used, {})
+    effective = kinds.get("limits", kinds.get("requests", count))
     if effective > rule.max_gpus_per_pod:
         raise AdmissionDenied(
-            f"{dotted(resources)}: {effective} {resource} per pod is more than the {rule.max_gpus_per_pod} "
+            f"{dotted(resources)}: {effective} {used} per pod is more than the {rule.max_gpus_per_pod} "
             f"namespace {namespace} may use",
-            dotted(resources + ("limits", resource)),
+            dotted(resources + ("limits", used)),
         )
-    for kind in ("limits", "requests"):
-        patch.set_default(resources + (kind, resource), str(effective))
+    if other is None:
+        for kind in ("limits", "requests"):
+            patch.set_default(resources + (kind, resource), str(effective))
     return effective
 
 

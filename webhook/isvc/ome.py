@@ -8,6 +8,7 @@ from webhook.errors import AdmissionDenied, InvalidValue
 from webhook.isvc import components
 from webhook.isvc.components import mapping_at
 from webhook.patch import PatchBuilder
+from webhook.pod import values
 from webhook.resolve import namespace_rule, resolve_model, resolve_runtime
 
 DEPLOYMENT_MODE_ANNOTATION = "ome.io/deploymentMode"
@@ -29,15 +30,27 @@ def _model_name(patch: PatchBuilder) -> tuple[str, str, list[str]]:
 def admit(patch: PatchBuilder, namespace: str, policy: Policy) -> list[str]:
     for component in ("model", "runtime", *COMPONENTS, "predictor"):
         mapping_at(patch, ("spec", component))
+    mapping_at(patch, ("spec", "predictor", "model"))
+    values.check_no_padding(patch.get(("metadata", "annotations")) or {})
+    for component in COMPONENTS:
+        for part in (("leader",), ("worker",), ("runner",), ("leader", "runner"), ("worker", "runner")):
+            mapping_at(patch, ("spec", component, *part))
+        values.check_no_padding(mapping_at(patch, ("spec", component, "annotations")) or {}, f"spec.{component}.annotations")
     rule = namespace_rule(policy, namespace)
     name, model_field, warnings = _model_name(patch)
     model = resolve_model(policy, rule, namespace, name, model_field)
-    requested = patch.get(("spec", "runtime", "name"))
+    requested, runtime_field = patch.get(("spec", "runtime", "name")), "spec.runtime.name"
+    legacy_runtime = patch.get(("spec", "predictor", "model", "runtime"))
+    if requested is None and legacy_runtime is not None:
+        # OME moves the legacy runtime to spec.runtime itself when spec.runtime is empty: it is the user's choice,
+        # checked like spec.runtime.name, and never overwritten by an automatic one.
+        requested, runtime_field = legacy_runtime, "spec.predictor.model.runtime"
     runtime, selection_warnings = resolve_runtime(
-        policy, rule, namespace, model, requested, "spec.runtime.name", model_field
+        policy, rule, namespace, model, requested, runtime_field, model_field
     )
     warnings += selection_warnings
-    patch.set(("spec", "runtime", "name"), runtime.name)
+    if runtime_field == "spec.runtime.name":
+        patch.set(("spec", "runtime", "name"), runtime.name)
 
     if patch.get(("spec", "decoder")) is not None and patch.get(("spec", "engine")) is None:
         raise AdmissionDenied("spec.decoder: a decoder needs an engine (spec.engine) for the prefill side", "spec.engine")

@@ -94,3 +94,20 @@ def merge_args(runtime_args: list[str], user_args: list[str]) -> list[str]:
             merged.extend(token.words)
     merged.extend(word for token in user_positionals[runtime_positionals_seen:] for word in token.words)
     return merged
+
+
+def without_flags(runtime_args: list[str], given: list[str]) -> list[str]:
+    """The runtime's args minus the flags the user already gives elsewhere (in the container's command)."""
+    flags = {t.flag for t in tokenize(given) if t.flag is not None}
+    return [word for token in tokenize(runtime_args) if token.flag not in flags or token.flag is None for word in token.words]
+
+
+def flag_value(args: list[str], *flags: str) -> str | None:
+    """The value the args give the first of these flags (`--port 8000` or `--port=8000`), or None."""
+    for token in tokenize(args):
+        if token.flag in flags:
+            word = token.words[0]
+            if "=" in word:
+                return word.split("=", 1)[1]
+            return token.words[1] if len(token.words) > 1 else None
+    return None

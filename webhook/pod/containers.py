@@ -17,3 +17,14 @@ def container_path(patch: PatchBuilder, name: str) -> Path:
 
 def by_name(name: str):
     return lambda item: isinstance(item, dict) and item.get("name") == name
+
+
+def free_name(items: list, preferred: str) -> str:
+    """`preferred`, or `infergate-<preferred>`(-N) when one of the user's items already has that name."""
+    taken = {item.get("name") for item in items if isinstance(item, dict)}
+    if preferred not in taken:
+        return preferred
+    candidate, n = f"infergate-{preferred}", 2
+    while candidate in taken:
+        candidate, n = f"infergate-{preferred}-{n}", n + 1
+    return candidate

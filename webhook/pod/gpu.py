@@ -7,7 +7,7 @@ from typing import Any
 
 from infergate import constants
 from webhook.patch import PatchBuilder
-from webhook.pod.containers import CONTAINERS, by_name, container_path
+from webhook.pod.containers import CONTAINERS, by_name, container_path, free_name
 from webhook.pod.plan import PodPlan
 
 REQUIRED_TERMS = ("spec", "affinity", "nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms")
@@ -15,6 +15,11 @@ REQUIRED_TERMS = ("spec", "affinity", "nodeAffinity", "requiredDuringSchedulingI
 
 def inject(plan: PodPlan, patch: PatchBuilder) -> None:
     path = container_path(patch, plan.runtime_container_name)
+    if plan.other_vendor:
+        # The container asks for another vendor's GPUs: no nvidia.com/gpu, toleration or NVIDIA product next to them.
+        if plan.needs_shm:
+            _shm(plan, patch, path)
+        return
     if plan.gpu_milli:
         _share(plan, patch, path)
     else:
@@ -77,10 +82,10 @@ def _require_product(patch: PatchBuilder, product: str) -> None:
 
 
 def _shm(plan: PodPlan, patch: PatchBuilder, path: tuple) -> None:
-    volume = {"name": constants.SHM_VOLUME, "emptyDir": {"medium": "Memory", "sizeLimit": plan.defaults.shm_size}}
-    patch.ensure_item(("spec", "volumes"), volume, by_name(constants.SHM_VOLUME))
-    patch.ensure_item(
-        path + ("volumeMounts",),
-        {"name": constants.SHM_VOLUME, "mountPath": "/dev/shm"},
-        lambda m: m.get("mountPath") == "/dev/shm",
-    )
+    """A memory-backed /dev/shm, unless the container already mounts one (under any volume name); ours takes a
+    name no volume of the user's has."""
+    if any(m.get("mountPath") == "/dev/shm" for m in patch.get(path + ("volumeMounts",)) or []):
+        return
+    name = free_name(patch.get(("spec", "volumes")) or [], constants.SHM_VOLUME)
+    patch.append(("spec", "volumes"), {"name": name, "emptyDir": {"medium": "Memory", "sizeLimit": plan.defaults.shm_size}})
+    patch.append(path + ("volumeMounts",), {"name": name, "mountPath": "/dev/shm"})

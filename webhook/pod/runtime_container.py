@@ -1,19 +1,22 @@
-"""Injects the runtime's container, or merges it into the user's container of the same name.
+"""Injects the runtime's container, or merges it into the user's serving container (see pod/serving.py).
 
-The user's fields win; args are merged flag by flag; env, ports and resources entry by entry.
+The user's fields win; args are merged flag by flag; env, ports and resources entry by entry. A container that
+runs a shell script gets the runtime's flags only as the script's parameters, never inside its command.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from infergate import constants
 from policies import templates
 from policies.schema import Command, EnvVar
 from webhook.memo import IdentityMemo
 from webhook.patch import PatchBuilder, snapshot
-from webhook.pod.args import merge_args
+from webhook.pod.args import flag_value, merge_args, without_flags
 from webhook.pod.containers import CONTAINERS, by_name, container_path
 from webhook.pod.plan import PodPlan
+from webhook.pod.serving import shell_script
 
 _RENDERED = IdentityMemo()
 
@@ -65,19 +68,82 @@ def rendered_container(plan: PodPlan) -> dict[str, Any]:
 
 def inject(plan: PodPlan, patch: PatchBuilder) -> None:
     rendered = rendered_container(plan)
-    name = rendered["name"]
-    if not any(by_name(name)(c) for c in patch.get(CONTAINERS) or []):
-        patch.append(CONTAINERS, rendered)
+    assert plan.container is not None
+    if not plan.container.exists:
+        _add_beside(patch, rendered)
         return
-    path = container_path(patch, name)
+    path = container_path(patch, plan.container.name)
+    # The runtime's port and probe only where the server listens on the runtime's port: not where the user's
+    # flags or ports say otherwise, nor in a shell script that does not receive the runtime's flags.
+    elsewhere = _listens_elsewhere(patch.get(path), plan.runtime.spec.port if plan.runtime else 0)
     for key in ("image", "command", "readinessProbe", "securityContext"):
-        if key in rendered:
+        if key in rendered and not (key == "readinessProbe" and elsewhere):
             patch.set_default(path + (key,), rendered[key])
-    patch.set(path + ("args",), merge_args(rendered["args"], patch.get(path + ("args",)) or []))
+    _pass_args(plan, patch, path, rendered["args"])
     for env in rendered.get("env", []):
         patch.ensure_item(path + ("env",), env, by_name(env["name"]))
-    for port in rendered["ports"]:
+    for port in [] if elsewhere else rendered["ports"]:
         patch.ensure_item(path + ("ports",), port, lambda p, n=port["containerPort"]: p.get("containerPort") == n)
     for kind, entries in rendered.get("resources", {}).items():
         for resource, amount in entries.items():
+            # A limit of the user's alone is also the request (Kubernetes defaults one from the other): a
+            # runtime request beside it could exceed it and make the pod invalid.
+            if kind == "requests" and patch.get(path + ("resources", "limits", resource)) is not None:
+                continue
             patch.set_default(path + ("resources", kind, resource), amount)
+
+
+def _listens_elsewhere(container: dict[str, Any], runtime_port: int) -> bool:
+    """Whether the user's server listens on another port than the runtime's: its own `--port`, container ports
+    without the runtime's, or a shell script that gets no flags (it runs its server as written)."""
+    script = shell_script(container)
+    if script is not None and (script.parameters or not script.reads_parameters()):
+        return True
+    ports = [p.get("containerPort") for p in container.get("ports") or [] if isinstance(p, dict)]
+    if ports and runtime_port not in ports:
+        return True
+    words = [w for key in ("command", "args") for w in container.get(key) or [] if isinstance(w, str)]
+    port = flag_value(words, "--port")
+    return port is not None and port != str(runtime_port)
+
+
+def _pass_args(plan: PodPlan, patch: PatchBuilder, path: tuple, runtime_args: list[str]) -> None:
+    container = patch.get(path)
+    script = shell_script(container)
+    if script is None:
+        # Flags the user put in `command` (LWS's SGLang example does) win like those in args.
+        runtime_args = without_flags(runtime_args, container.get("command") or [])
+        patch.set(path + ("args",), merge_args(runtime_args, container.get("args") or []))
+        return
+    assert plan.container is not None
+    name = plan.container.name
+    if not runtime_args or plan.readmission:
+        return  # nothing to pass, or our own output again
+    if script.parameters:
+        plan.warnings.append(f"container {name} runs a shell script with its own parameters: it runs as written, "
+                             f"without the runtime's flags; the weights are at ${constants.MODEL_PATH_ENV}")
+        return
+    if script.reads_parameters():
+        words = script.with_flags(runtime_args, filler=name)
+        patch.set(path + ("args",), words[script.in_command:])
+        plan.warnings.append(f"container {name} runs a shell script: the runtime's flags are passed as its parameters (\"$@\")")
+        return
+    plan.warnings.append(
+        f"container {name} runs a shell script that reads no parameters: it runs as written, without the runtime's "
+        f"flags ({' '.join(runtime_args[:4])} ...); the weights are at ${constants.MODEL_PATH_ENV}. Add \"$@\" to "
+        "the script to receive them"
+    )
+
+
+def _add_beside(patch: PatchBuilder, rendered: dict[str, Any]) -> None:
+    """The runtime's own container. LeaderWorkerSet's pod webhook gives every container of the pod its LWS_*
+    variables, but may have run before this one: the new container gets the ones its siblings have."""
+    inherited: dict[str, dict[str, Any]] = {}
+    for container in patch.get(CONTAINERS) or []:
+        for env in container.get("env") or []:
+            if isinstance(env, dict) and str(env.get("name", "")).startswith("LWS_"):
+                inherited.setdefault(env["name"], snapshot(env))
+    if inherited:
+        rendered = {**rendered, "env": [*rendered.get("env", []), *(e for n, e in inherited.items()
+                                                                    if not any(x["name"] == n for x in rendered.get("env", [])))]}
+    patch.append(CONTAINERS, rendered)

@@ -10,11 +10,11 @@ import re
 from infergate import constants
 from webhook.errors import InvalidValue
 
-_INTEGER = re.compile(r"^[0-9]{1,4}$")
-_FRACTION = re.compile(r"^0?\.[0-9]{1,3}$")
+_INTEGER = re.compile(r"^[0-9]{1,4}\Z")
+_FRACTION = re.compile(r"^0?\.[0-9]{1,3}\Z")
 # A Kubernetes label value: what a node's nvidia.com/gpu.product label can hold.
-_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$")
-_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")
+_LABEL_VALUE = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?\Z")
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?\Z")
 
 
 def annotation_field(key: str) -> str:
@@ -62,3 +62,24 @@ def group_size(field: str, value: str) -> int:
     if not _INTEGER.match(value) or int(value) < 1:
         raise InvalidValue(f"{field}: {value!r} is not a group size such as \"2\"", field)
     return int(value)
+
+
+# The annotations users write to infergate; values are read exactly as written.
+USER_ANNOTATIONS = (
+    constants.MODEL_ANNOTATION, constants.RUNTIME_ANNOTATION, constants.GPUS_ANNOTATION, constants.GPU_FRACTION_ANNOTATION,
+    constants.GPU_PRODUCT_ANNOTATION, constants.WORKLOAD_ANNOTATION, constants.GROUP_ANNOTATION,
+    constants.GROUP_SIZE_ANNOTATION, constants.ROLE_ANNOTATION,
+)
+
+
+def check_no_padding(annotations: dict[str, str], where: str = "metadata.annotations") -> None:
+    """A value with leading or trailing whitespace is refused, not trimmed: a YAML block scalar (`key: |`) keeps
+    its newline, and a value that differs from what the user sees must never reach a node affinity or a flag."""
+    for key in USER_ANNOTATIONS:
+        value = annotations.get(key)
+        if isinstance(value, str) and value != value.strip():
+            raise InvalidValue(
+                f"{key}: {value!r} has leading or trailing whitespace (a YAML block scalar `|` keeps its newline); "
+                f"write the value on one line, or use `|-`",
+                f"{where}[{key}]",
+            )

@@ -142,7 +142,7 @@ DENIALS = [
     pytest.param(isvc(KSERVE, {}), "spec.predictor", "needs a predictor", id="kserve no predictor"),
     pytest.param(isvc(KSERVE, {"predictor": {"model": {"modelFormat": {"name": "huggingface"}, "storageUri": "ftp://x"}}}), "spec.predictor.model.storageUri", "not a storage URI", id="kserve bad uri"),
     pytest.param(isvc(KSERVE, {"predictor": {"model": {"storageUri": "s3://bucket/m"}}}), "spec.predictor.model.modelFormat.name", "format", id="kserve no format"),
-    pytest.param(isvc(KSERVE, {"predictor": {"model": {"modelFormat": {"name": "onnx"}, "storageUri": "s3://bucket/m"}}}), "spec.predictor.model.modelFormat", "no runtime can serve model svc: sglang: format onnx", id="kserve nothing serves the format"),
+    pytest.param(isvc(KSERVE, {"predictor": {"model": {"modelFormat": {"name": "onnx"}, "storageUri": "s3://bucket/m", "runtime": "vllm"}}}), "spec.predictor.model.runtime", "runtime vllm cannot serve model svc: format onnx", id="kserve named runtime cannot serve the format"),
 ]
 
 

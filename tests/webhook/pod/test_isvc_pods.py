@@ -24,7 +24,7 @@ def test_kserve_predictor_pod(policy):
 
 
 def test_ome_lws_worker_gets_shm_with_one_gpu(policy):
-    labels = {"serving.ome.io/inferenceservice": "ds", "leaderworkerset.sigs.k8s.io/name": "ds", "leaderworkerset.sigs.k8s.io/group-index": "0", "leaderworkerset.sigs.k8s.io/worker-index": "1"}
+    labels = {"ome.io/inferenceservice": "ds", "component": "engine", "leaderworkerset.sigs.k8s.io/name": "ds", "leaderworkerset.sigs.k8s.io/group-index": "0", "leaderworkerset.sigs.k8s.io/worker-index": "1"}
     edited = controller_pod(labels, gpus="1")
     mutate_pod(edited, "ml", policy)
     assert any(v["name"] == "dshm" for v in edited["spec"]["volumes"])

@@ -26,8 +26,9 @@ CASES = [
     ),
     pytest.param(
         pod(MODEL, containers=[{"name": "model-server", "image": "my/vllm:dev", "args": ["--port", "9000", "--enforce-eager"]}]),
-        [{**VLLM, "image": "my/vllm:dev", "args": VLLM_ARGS[:-1] + ["9000", "--enforce-eager"]}],
-        id="same-named container: user image and flags win",
+        [{**{k: v for k, v in VLLM.items() if k not in ("ports", "readinessProbe")}, "image": "my/vllm:dev",
+          "args": VLLM_ARGS[:-1] + ["9000", "--enforce-eager"]}],
+        id="same-named container: user image and flags win; its own port gets no probe on the runtime's",
     ),
     pytest.param(
         pod(MODEL, containers=[{"name": "model-server", "resources": {"requests": {"cpu": "16"}}, "env": [{"name": "A", "value": "1"}]}]),

@@ -1,0 +1,111 @@
+"""Pod templates of workload objects, for `infergate render`: the webhook admits pods, not Deployments.
+
+For each pod template of a workload (Deployment, StatefulSet, Job, CronJob, LeaderWorkerSet, JobSet, the
+Kubeflow training jobs, ...), the first pod its controller would create: the template with the labels,
+annotations and name that controller gives it (read from its source: LWS v0.8.0, JobSet v0.10.1, the Kubeflow
+training operator), so the pod is classed and grouped as in the cluster.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from infergate import constants
+
+Path = tuple[str | int, ...]
+LWS = "leaderworkerset.sigs.k8s.io"
+
+
+@dataclass
+class TemplatePod:
+    path: Path  # where the template is in the object
+    name: str  # the pod's name as the controller would give it
+    role: str  # a word for messages: "template", "leaderTemplate", "workers template" ...
+    labels: dict[str, str] = field(default_factory=dict)  # what the controller adds to the template's
+    annotations: dict[str, str] = field(default_factory=dict)
+    write_back: bool = True  # False: only checked (a template shared by pods of different ranks)
+
+
+def _at(obj: Any, path: Path) -> Any:
+    for part in path:
+        if isinstance(obj, dict) and isinstance(part, str):
+            obj = obj.get(part)
+        elif isinstance(obj, list) and isinstance(part, int) and 0 <= part < len(obj):
+            obj = obj[part]
+        else:
+            return None
+    return obj
+
+
+def template_pods(obj: dict[str, Any]) -> list[TemplatePod]:
+    return [t for t in _templates(obj) if isinstance(_at(obj, t.path), dict)]
+
+
+def _templates(obj: dict[str, Any]) -> Iterator[TemplatePod]:
+    kind = obj.get("kind")
+    metadata = obj.get("metadata") if isinstance(obj.get("metadata"), dict) else {}
+    name = str(metadata.get("name") or "workload")
+    spec = obj.get("spec") if isinstance(obj.get("spec"), dict) else {}
+    if kind in ("Deployment", "ReplicaSet", "DaemonSet", "Job", "ReplicationController"):
+        yield TemplatePod(("spec", "template"), f"{name}-7c9d8f6b5-x2x7q", "template")
+    elif kind == "StatefulSet":
+        yield TemplatePod(("spec", "template"), f"{name}-0", "template", {constants.STATEFULSET_POD_INDEX_LABEL: "0"})
+    elif kind == "CronJob":
+        yield TemplatePod(("spec", "jobTemplate", "spec", "template"), f"{name}-28934560-x2x7q", "jobTemplate")
+    elif kind == "LeaderWorkerSet":
+        lws = spec.get("leaderWorkerTemplate") if isinstance(spec.get("leaderWorkerTemplate"), dict) else {}
+        size = lws.get("size", 1)
+        size_text = str(size) if isinstance(size, int) and not isinstance(size, bool) else "1"
+        base = ("spec", "leaderWorkerTemplate")
+        own_leader = isinstance(lws.get("leaderTemplate"), dict)
+        leader_path = base + (("leaderTemplate",) if own_leader else ("workerTemplate",))
+        yield TemplatePod(leader_path, f"{name}-0", "leaderTemplate" if own_leader else "workerTemplate (leader)",
+                          {f"{LWS}/name": name, f"{LWS}/worker-index": "0"}, {f"{LWS}/size": size_text},
+                          write_back=own_leader or size_text == "1")
+        if size_text != "1":
+            yield TemplatePod(base + ("workerTemplate",), f"{name}-0-1", "workerTemplate",
+                              {f"{LWS}/name": name, f"{LWS}/group-index": "0"},
+                              {f"{LWS}/size": size_text, f"{LWS}/leader-name": f"{name}-0"})
+    elif kind == "JobSet":
+        for index, job in enumerate(spec.get("replicatedJobs") or []):
+            job_name = str(job.get("name") if isinstance(job, dict) else index)
+            labels = {"jobset.sigs.k8s.io/jobset-name": name, "jobset.sigs.k8s.io/replicatedjob-name": job_name,
+                      "jobset.sigs.k8s.io/job-index": "0"}
+            yield TemplatePod(("spec", "replicatedJobs", index, "template", "spec", "template"),
+                              f"{name}-{job_name}-0-0-x2x7q", f"replicatedJobs[{job_name}]", labels)
+    elif str(obj.get("apiVersion", "")).startswith("kubeflow.org/"):
+        for key, replicas in spec.items():
+            if key.endswith("ReplicaSpecs") and isinstance(replicas, dict):
+                for replica_type in replicas:
+                    labels = {"training.kubeflow.org/job-name": name,
+                              "training.kubeflow.org/replica-type": str(replica_type).lower(),
+                              "training.kubeflow.org/replica-index": "0"}
+                    yield TemplatePod(("spec", key, replica_type, "template"), f"{name}-{str(replica_type).lower()}-0",
+                                      f"{key}.{replica_type}", labels)
+
+
+def as_pod(obj: dict[str, Any], template: TemplatePod, namespace: str) -> dict[str, Any]:
+    source = _at(obj, template.path)
+    metadata = copy.deepcopy(source.get("metadata")) if isinstance(source.get("metadata"), dict) else {}
+    metadata["name"] = template.name
+    metadata["namespace"] = namespace
+    if template.labels:
+        metadata["labels"] = {**(metadata.get("labels") or {}), **template.labels}
+    if template.annotations:
+        metadata["annotations"] = {**(metadata.get("annotations") or {}), **template.annotations}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": copy.deepcopy(source.get("spec"))}
+
+
+def write_back(obj: dict[str, Any], template: TemplatePod, admitted: dict[str, Any]) -> None:
+    """The admitted pod's labels, annotations and spec into the template, without what the controller adds."""
+    target = _at(obj, template.path)
+    metadata = target.setdefault("metadata", {})
+    own = admitted.get("metadata") or {}
+    for key, added in (("labels", template.labels), ("annotations", template.annotations)):
+        values = {k: v for k, v in (own.get(key) or {}).items() if k not in added}
+        if values:
+            metadata[key] = values
+    target["spec"] = admitted["spec"]
