@@ -108,7 +108,7 @@ def up(work_dir: Path) -> int:
         (work_dir / SERVERS_FILE).write_text(json.dumps({n: s.pid for n, s in stack.servers.items()}))
         # OME's model agent labels the nodes that hold a model's weights, and OME's pods select them; it cannot run
         # here, so the H100 nodes carry the label it would set.
-        ome_ready = {"models.ome.io/clusterbasemodel.llama-3-1-8b-instruct": "Ready"} if "ome" in running else {}
+        ome_ready = controllers.ome_model_ready_label("llama-3-1-8b-instruct") if "ome" in running else {}
         cluster.add_gpu_nodes(2, product="NVIDIA-H100-80GB-HBM3", labels={"infergate.io/rack": "rack-a", **ome_ready}, name_prefix="h100-a")
         cluster.add_gpu_nodes(2, product="NVIDIA-H100-80GB-HBM3", labels={"infergate.io/rack": "rack-b", **ome_ready}, name_prefix="h100-b")
         cluster.add_gpu_nodes(2, gpus_per_node=4, product="NVIDIA-A10", labels={"infergate.io/rack": "rack-c"}, name_prefix="a10")
@@ -118,8 +118,7 @@ def up(work_dir: Path) -> int:
             print(applied.stderr, file=sys.stderr)
             return 1
         if "ome" in running:
-            base_model = controllers.source_dir("ome") / "config" / "models" / OME_BASE_MODEL
-            cluster.apply([yaml.safe_load(base_model.read_text()), OME_ISVC])
+            cluster.apply([controllers.ome_base_model(OME_BASE_MODEL), OME_ISVC])
             print("inferenceservice.ome.io/llama-3-1-8b-instruct created (OME's own sample, for OME's ClusterBaseModel)")
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:

