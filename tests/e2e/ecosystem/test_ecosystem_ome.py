@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import yaml
 
 from devcluster import controllers
 from devcluster.stack import InfergateStack
@@ -31,6 +32,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfergateStack]:
     for stack in ecosystem_stack(tmp_path_factory, "lws", "ome"):
         cluster = stack.cluster
         cluster.apply([controllers.ome_base_model(path) for path in BASE_MODELS.values()])
+        cluster.apply(leader_with_its_volumes("srt/deepseek-rdma-rt.yaml"))
         # These nodes hold every model's weights, as OME's model agent would label them.
         ready = {k: v for name in BASE_MODELS for k, v in controllers.ome_model_ready_label(name).items()}
         for rack in ("rack-a", "rack-b"):
@@ -43,6 +45,16 @@ OME_NAMES = pytest.mark.xfail(
     reason="needs webhook-eco: infergate denies OME InferenceServices that name OME's own ClusterBaseModel and "
            "ClusterServingRuntime (\"spec.model.name: unknown model 'llama-3-1-8b-instruct'\", \"spec.runtime.name: "
            "unknown runtime 'srt-deepseek-rdma'\")", strict=False)
+
+
+def leader_with_its_volumes(path: str) -> dict[str, Any]:
+    """OME v0.1.5's srt-deepseek-rdma mounts dshm and devinf into the leader's runner without declaring them for
+    the leader (only the worker has them), so LeaderWorkerSet's StatefulSet for it is invalid whoever admits it.
+    Declare the worker's volumes for the leader too, as OME's fix would."""
+    runtime = yaml.safe_load((controllers.source_dir("ome") / "config" / "runtimes" / path).read_text())
+    engine = runtime["spec"]["engineConfig"]
+    engine["leader"].setdefault("volumes", engine["worker"]["volumes"])
+    return runtime
 
 
 def isvc(name: str) -> dict[str, Any]:
