@@ -19,7 +19,6 @@ import ctypes
 import functools
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -81,20 +80,16 @@ def cache_root() -> Path:
     return Path(os.environ.get("INFERGATE_CACHE", Path.home() / ".cache" / "infergate"))
 
 
-def _pinned_kubernetes_version() -> str:
-    go_mod = (HERE / "go" / "kubernetes" / "go.mod").read_text()
-    match = re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes\s+(v\S+)", go_mod, re.MULTILINE)
-    if not match:
-        raise ClusterError("devcluster/go/kubernetes/go.mod does not pin k8s.io/kubernetes")
-    return match.group(1)
-
-
 def default_bin_dir() -> Path:
     """Where devcluster/build.sh puts the binaries (INFERGATE_BIN_DIR overrides)."""
     override = os.environ.get("INFERGATE_BIN_DIR")
     if override:
         return Path(override)
-    return cache_root() / f"k8s-{_pinned_kubernetes_version()}" / "bin"
+    try:
+        version = controllers.pinned_version("kubernetes", "k8s.io/kubernetes")
+    except RuntimeError as exc:
+        raise ClusterError(str(exc)) from None
+    return cache_root() / f"k8s-{version}" / "bin"
 
 
 def missing_binaries(bin_dir: Path | None = None) -> list[str]:

@@ -14,6 +14,7 @@ name local ports. Deployments, Services, cert-manager objects and the internal-c
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -147,6 +148,7 @@ CONTROLLERS: dict[str, Controller] = {
 
 
 def pinned_version(name: str, module: str) -> str:
+    """The version of `module` that devcluster/go/<name>/go.mod requires."""
     go_mod = (MODULES / name / "go.mod").read_text()
     match = re.search(rf"^\s*(?:require\s+)?{re.escape(module)}\s+(v\S+)", go_mod, re.MULTILINE)
     if not match:
@@ -267,7 +269,7 @@ def start(cluster: LocalCluster, name: str) -> RunningController:
     certs = cluster.dir / "controllers" / "tls"
     if not (certs / "tls.crt").exists():
         write_bundle(certs, dns=["localhost"], ips=["127.0.0.1"])
-    ca_bundle = _b64((certs / "ca.crt").read_bytes())
+    ca_bundle = base64.b64encode((certs / "ca.crt").read_bytes()).decode()
 
     objects = [o for directory in controller.manifests for o in render(cluster, name, directory)]
     for obj in objects:
@@ -313,10 +315,6 @@ def apply_server_side(cluster: LocalCluster, objects: list[dict[str, Any]]) -> N
                         timeout=180)
 
 
-def _b64(data: bytes) -> str:
-    import base64
-
-    return base64.b64encode(data).decode()
 
 
 # --- OME's model agent, stood in for -------------------------------------------------------------------------
