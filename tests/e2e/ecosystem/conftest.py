@@ -21,13 +21,20 @@ MANIFESTS = Path(__file__).resolve().parent / "manifests"
 H100 = "NVIDIA-H100-80GB-HBM3"
 
 
-def ecosystem_stack(tmp_path_factory: pytest.TempPathFactory, *controllers: str) -> Iterator[InfergateStack]:
+def ecosystem_stack(tmp_path_factory: pytest.TempPathFactory, *controllers: str, namespace: str,
+                    racks: tuple[str, ...] = ("rack-a",), node_labels: dict[str, str] | None = None) -> Iterator[InfergateStack]:
     """A cluster running these controllers, then infergate's webhook and extender (so that the controllers'
-    real CRDs, not our stand-ins, serve the InferenceService APIs)."""
+    real CRDs, not our stand-ins, serve the InferenceService APIs), two 8-GPU H100 nodes per rack and an
+    opted-in namespace."""
     for cluster in running_cluster(tmp_path_factory.mktemp("eco-" + "-".join(controllers)), controllers=controllers):
         stack = InfergateStack(cluster)
         try:
-            yield stack.start()
+            stack.start()
+            for rack in racks:
+                cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": rack, **(node_labels or {})},
+                                      name_prefix=f"h100-{rack}")
+            opted_in_namespace(cluster, namespace)
+            yield stack
         finally:
             stack.stop()
 

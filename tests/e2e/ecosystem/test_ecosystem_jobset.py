@@ -9,7 +9,7 @@ import pytest
 
 from devcluster.stack import InfergateStack
 from tests.e2e.ecosystem.conftest import (
-    H100, apply, delete_and_wait, ecosystem_stack, gpus, manifest, opted_in_namespace, pods_of, wait_bound,
+    apply, delete_and_wait, ecosystem_stack, gpus, manifest, pods_of, wait_bound,
 )
 
 pytestmark = pytest.mark.e2e
@@ -21,11 +21,8 @@ LWS = "leaderworkerset.sigs.k8s.io/name=sglang"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfergateStack]:
-    for stack in ecosystem_stack(tmp_path_factory, "lws", "jobset"):
-        # Exactly the GPUs the inference group needs: it can only run where the training gang runs.
-        stack.cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": "rack-a"}, name_prefix="h100")
-        opted_in_namespace(stack.cluster, NAMESPACE)
-        yield stack
+    # Exactly the GPUs the inference group needs: it can only run where the training gang runs.
+    yield from ecosystem_stack(tmp_path_factory, "lws", "jobset", namespace=NAMESPACE)
 
 
 def test_training_jobset_is_one_training_gang_and_inference_preempts_all_of_it(stack: InfergateStack) -> None:

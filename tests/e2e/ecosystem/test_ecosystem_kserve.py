@@ -9,7 +9,7 @@ import pytest
 
 from devcluster.stack import InfergateStack
 from tests.e2e.ecosystem.conftest import (
-    H100, apply, delete_and_wait, describe, ecosystem_stack, gpus, manifest, opted_in_namespace, wait_bound,
+    apply, delete_and_wait, describe, ecosystem_stack, gpus, manifest, wait_bound,
 )
 
 pytestmark = pytest.mark.e2e
@@ -20,10 +20,7 @@ ISVC = "inferenceservices.serving.kserve.io"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfergateStack]:
-    for stack in ecosystem_stack(tmp_path_factory, "kserve"):
-        stack.cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": "rack-a"}, name_prefix="h100")
-        opted_in_namespace(stack.cluster, NAMESPACE)
-        yield stack
+    yield from ecosystem_stack(tmp_path_factory, "kserve", namespace=NAMESPACE)
 
 
 def _serve(stack: InfergateStack, name: str, file: str) -> list[dict]:

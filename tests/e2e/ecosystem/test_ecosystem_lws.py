@@ -13,8 +13,7 @@ import pytest
 
 from devcluster.stack import WEBHOOKS_FIRST, WEBHOOKS_LAST, InfergateStack
 from tests.e2e.ecosystem.conftest import (
-    H100, apply, delete_and_wait, describe, ecosystem_stack, gpus, manifest, node_labels, opted_in_namespace,
-    wait_bound,
+    H100, apply, delete_and_wait, describe, ecosystem_stack, gpus, manifest, node_labels, wait_bound,
 )
 
 pytestmark = pytest.mark.e2e
@@ -25,12 +24,7 @@ LWS_NAME = "leaderworkerset.sigs.k8s.io/name"
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfergateStack]:
-    for stack in ecosystem_stack(tmp_path_factory, "lws"):
-        cluster = stack.cluster
-        cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": "rack-a"}, name_prefix="h100-a")
-        cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": "rack-b"}, name_prefix="h100-b")
-        opted_in_namespace(cluster, NAMESPACE)
-        yield stack
+    yield from ecosystem_stack(tmp_path_factory, "lws", namespace=NAMESPACE, racks=("rack-a", "rack-b"))
 
 
 CASES = [

@@ -13,8 +13,7 @@ import yaml
 from devcluster import controllers
 from devcluster.stack import InfergateStack
 from tests.e2e.ecosystem.conftest import (
-    H100, apply, delete_and_wait, describe, ecosystem_stack, gpus, manifest, node_labels, opted_in_namespace,
-    pods_of, wait_bound,
+    H100, apply, delete_and_wait, describe, ecosystem_stack, gpus, manifest, node_labels, pods_of, wait_bound,
 )
 
 pytestmark = pytest.mark.e2e
@@ -29,15 +28,12 @@ BASE_MODELS = {"llama-3-1-8b-instruct": "meta/Llama-3.1-8B-Instruct.yaml",
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfergateStack]:
-    for stack in ecosystem_stack(tmp_path_factory, "lws", "ome"):
-        cluster = stack.cluster
-        cluster.apply([controllers.ome_base_model(path) for path in BASE_MODELS.values()])
-        cluster.apply(leader_with_its_volumes("srt/deepseek-rdma-rt.yaml"))
-        # These nodes hold every model's weights, as OME's model agent would label them.
-        ready = {k: v for name in BASE_MODELS for k, v in controllers.ome_model_ready_label(name).items()}
-        for rack in ("rack-a", "rack-b"):
-            cluster.add_gpu_nodes(2, product=H100, labels={"infergate.io/rack": rack, **ready}, name_prefix=f"h100-{rack[-1]}")
-        opted_in_namespace(cluster, NAMESPACE)
+    # The nodes hold every model's weights, as OME's model agent would label them.
+    ready = {k: v for name in BASE_MODELS for k, v in controllers.ome_model_ready_label(name).items()}
+    for stack in ecosystem_stack(tmp_path_factory, "lws", "ome", namespace=NAMESPACE, racks=("rack-a", "rack-b"),
+                                 node_labels=ready):
+        stack.cluster.apply([controllers.ome_base_model(path) for path in BASE_MODELS.values()])
+        stack.cluster.apply(leader_with_its_volumes("srt/deepseek-rdma-rt.yaml"))
         yield stack
 
 
