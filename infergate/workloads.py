@@ -127,6 +127,30 @@ def is_model_server(container: Any) -> bool:
     return bool(_SERVING_COMMAND.search(" ".join(words)))
 
 
+# Which model server a container runs: its command line first (a shell script included), then its image.
+_SERVER_FAMILIES = (  # (family, command pattern, image pattern)
+    ("sglang", r"sglang\.launch_server", r"(^|/)sglang([:@/_-]|$)"),
+    ("vllm", r"(^|[\s/])vllm\s+serve\b|vllm\.entrypoints", r"(^|/)vllm(-openai)?([:@/_-]|$)"),
+    ("tgi", r"text-generation-launcher", r"(^|/)text-generation-inference([:@/_-]|$)"),
+    ("trtllm", r"trtllm-serve", r"(^|/)tensorrt-llm([:@/_-]|$)"),
+    ("triton", r"(^|[\s/])tritonserver\b", r"(^|/)tritonserver([:@/_-]|$)"),
+)
+
+
+def server_family(container: Any) -> str | None:
+    """"vllm", "sglang", "tgi", "trtllm", "triton", or None: the model server a container runs."""
+    if not isinstance(container, dict):
+        return None
+    words = " ".join(w for key in ("command", "args") for w in (container.get(key) or []) if isinstance(w, str))
+    image = container.get("image")
+    image = image.rsplit("@", 1)[0] if isinstance(image, str) else ""
+    for column, text in ((1, words), (2, image)):
+        for family in _SERVER_FAMILIES:
+            if text and re.search(family[column], text):
+                return family[0]
+    return None
+
+
 def _runs_model_server(spec: dict[str, Any] | None) -> bool:
     containers = spec.get("containers") if isinstance(spec, dict) else None
     return any(is_model_server(c) for c in containers) if isinstance(containers, list) else False

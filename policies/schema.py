@@ -230,6 +230,12 @@ class Defaults(Strict):
     gpu_toleration: Toleration | None = Field(
         default_factory=lambda: Toleration(key=constants.GPU_RESOURCE), alias="gpuToleration"
     )
+    global_default_priority_class: str | None = Field(
+        None,
+        alias="globalDefaultPriorityClass",
+        description="the cluster's globalDefault PriorityClass: the API server writes it into every pod that names "
+        "none, before webhooks run, so the webhook replaces it like an unset class",
+    )
     model_init_image: str = Field("kserve/storage-initializer:v0.15.2", alias="modelInitImage")
     replicas: ReplicaBounds = Field(
         default_factory=ReplicaBounds, description="InferenceService components' minReplicas and maxReplicas"

@@ -85,6 +85,8 @@ class PatchBuilder:
         error, named by its field (the API server's schema check runs after mutating webhooks)."""
         node: Any = self.doc
         for depth, part in enumerate(path):
+            if node is None:
+                return  # null is absent in Kubernetes: it is replaced by the object created under it
             if isinstance(node, dict):
                 if part not in node:
                     return

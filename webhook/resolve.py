@@ -36,7 +36,7 @@ def _named(kind: str, catalog: dict, allowed: bool, namespace: str, name: object
         # OME's ClusterBaseModels spell versions with dashes (llama-3-1-8b-instruct) where policies may use dots.
         alike = [k for k in sorted(catalog) if k.replace(".", "-") == name.replace(".", "-")]
         hint = f"; did you mean {alike[0]}?" if alike else ""
-        raise AdmissionDenied(f"{field}: unknown {kind} {name!r}{hint}; known {kind}s: {known}", field, 404, "NotFound")
+        raise AdmissionDenied(f"{field}: unknown {kind} {name!r:.80}{hint}; known {kind}s: {known}", field, 404, "NotFound")
     if not allowed:
         raise AdmissionDenied(f"{field}: namespace {namespace} may not use {kind} {name}", field)
     return found

@@ -20,7 +20,7 @@ def _int_at(patch: PatchBuilder, path: Path) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidValue(f"{dotted(path)}: {value!r} is not a whole number", dotted(path))
+        raise InvalidValue(f"{dotted(path)}: {value!r:.80} is not a whole number", dotted(path))
     return value
 
 
@@ -53,7 +53,7 @@ def gpus(patch: PatchBuilder, resources: Path, count: int, resource: str, rule: 
             if name == resource or name.startswith(OTHER_VENDOR_PREFIXES):
                 path = resources + (kind, name)
                 if isinstance(value, bool) or not str(value).isdigit():
-                    raise InvalidValue(f"{dotted(path)}: {value!r} is not a whole number of GPUs", dotted(path))
+                    raise InvalidValue(f"{dotted(path)}: {value!r:.80} is not a whole number of GPUs", dotted(path))
                 amounts.setdefault(name, {})[kind] = int(str(value))
     for name, kinds in amounts.items():
         if "limits" in kinds and "requests" in kinds and kinds["limits"] != kinds["requests"]:
@@ -77,8 +77,17 @@ def gpus(patch: PatchBuilder, resources: Path, count: int, resource: str, rule: 
 
 
 def product_annotation(patch: PatchBuilder, component: Path, product: str | None) -> None:
-    """Pods of the component carry the product, so the pod webhook adds the node affinity."""
-    if product:
+    """Pods of the component carry the product, so the pod webhook adds the node affinity; not where the
+    component's own nodeSelector already names a product (the user's choice; the pods would be denied for
+    asking two products)."""
+    selector = mapping_at(patch, component + ("nodeSelector",)) or {}
+    selected = selector.get(constants.GPU_PRODUCT_LABEL)
+    written = (mapping_at(patch, component + ("annotations",)) or {}).get(constants.GPU_PRODUCT_ANNOTATION)
+    if selected is not None and written is not None and written != selected:
+        field = f"{dotted(component)}.nodeSelector[{constants.GPU_PRODUCT_LABEL}]"
+        raise InvalidValue(f"{field} is {selected} but {dotted(component)}.annotations[{constants.GPU_PRODUCT_ANNOTATION}] "
+                           f"asks for {written}; no node has both: make them agree", field)
+    if product and selected is None:
         patch.set_default(component + ("annotations", constants.GPU_PRODUCT_ANNOTATION), product)
 
 

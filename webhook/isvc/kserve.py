@@ -46,7 +46,7 @@ def _string_at(patch: PatchBuilder, path: tuple) -> str | None:
     value = patch.get(path)
     if value is not None and not isinstance(value, str):
         field = components.dotted(path)
-        raise InvalidValue(f"{field}: {value!r} must be a string", field)
+        raise InvalidValue(f"{field}: {value!r:.80} must be a string", field)
     return value
 
 

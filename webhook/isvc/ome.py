@@ -72,7 +72,7 @@ def admit(patch: PatchBuilder, namespace: str, policy: Policy) -> list[str]:
         if multi_node is not None or has_worker:
             worker_size = patch.set_default(path + ("worker", "size"), (multi_node.size - 1) if multi_node else 1)
             if not isinstance(worker_size, int) or isinstance(worker_size, bool) or worker_size < 1:
-                raise InvalidValue(f"spec.{component}.worker.size: {worker_size!r} must be a whole number of at least 1", f"spec.{component}.worker.size")
+                raise InvalidValue(f"spec.{component}.worker.size: {worker_size!r:.80} must be a whole number of at least 1", f"spec.{component}.worker.size")
             for role in ("leader", "worker"):
                 components.gpus(patch, path + (role, "runner", "resources"), model.spec.gpus, defaults.gpu_resource, rule, namespace)
         else:

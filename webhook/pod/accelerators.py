@@ -66,7 +66,7 @@ class PodAccelerators:
 def _whole(value: Any, field_path: str, resource: str) -> int:
     text = str(value) if isinstance(value, (str, int)) and not isinstance(value, bool) else None
     if text is None or not text.isdigit():
-        raise InvalidValue(f"{field_path}: {value!r} is not a whole number of {resource}", field_path)
+        raise InvalidValue(f"{field_path}: {value!r:.80} is not a whole number of {resource}", field_path)
     return int(text)
 
 

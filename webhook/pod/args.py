@@ -111,3 +111,12 @@ def flag_value(args: list[str], *flags: str) -> str | None:
                 return word.split("=", 1)[1]
             return token.words[1] if len(token.words) > 1 else None
     return None
+
+
+def serve_positional(words: list[str]) -> str | None:
+    """The model `vllm serve MODEL` names as a positional word (vLLM refuses it together with --model)."""
+    for index, word in enumerate(words[:-1]):
+        if word == "serve" and index and words[index - 1].rsplit("/", 1)[-1] == "vllm":
+            following = words[index + 1]
+            return None if following.startswith("-") else following
+    return None

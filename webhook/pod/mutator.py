@@ -32,6 +32,8 @@ class Mutation:
 def mutate_pod(pod: dict[str, Any], namespace: str, policy: Policy) -> Mutation:
     """Edit the pod in place and return the JSON patch that does the same; AdmissionDenied before any edit."""
     plan = plan_pod(pod, namespace, policy)
+    if plan.untouched:
+        return Mutation([], plan.warnings)
     patch = PatchBuilder(pod)
     injectors = (MODEL_INJECTORS if plan.model is not None else PLAIN_INJECTORS) + CLASS_INJECTORS
     for inject in injectors:

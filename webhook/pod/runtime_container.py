@@ -13,7 +13,7 @@ from policies import templates
 from policies.schema import Command, EnvVar
 from webhook.memo import IdentityMemo
 from webhook.patch import PatchBuilder, snapshot
-from webhook.pod.args import flag_value, merge_args, without_flags
+from webhook.pod.args import flag_value, merge_args, serve_positional, without_flags
 from webhook.pod.containers import CONTAINERS, by_name, container_path
 from webhook.pod.plan import PodPlan
 from webhook.pod.serving import shell_script
@@ -78,7 +78,10 @@ def inject(plan: PodPlan, patch: PatchBuilder) -> None:
     elsewhere = _listens_elsewhere(patch.get(path), plan.runtime.spec.port if plan.runtime else 0)
     for key in ("image", "command", "readinessProbe", "securityContext"):
         if key in rendered and not (key == "readinessProbe" and elsewhere):
-            patch.set_default(path + (key,), rendered[key])
+            if patch.get(path + (key,)) in ("", []):
+                patch.set(path + (key,), rendered[key])  # empty is unset in Kubernetes (omitempty)
+            else:
+                patch.set_default(path + (key,), rendered[key])
     _pass_args(plan, patch, path, rendered["args"])
     for env in rendered.get("env", []):
         patch.ensure_item(path + ("env",), env, by_name(env["name"]))
@@ -111,9 +114,20 @@ def _pass_args(plan: PodPlan, patch: PatchBuilder, path: tuple, runtime_args: li
     container = patch.get(path)
     script = shell_script(container)
     if script is None:
-        # Flags the user put in `command` (LWS's SGLang example does) win like those in args.
-        runtime_args = without_flags(runtime_args, container.get("command") or [])
-        patch.set(path + ("args",), merge_args(runtime_args, container.get("args") or []))
+        # Flags the user put in `command` (LWS's SGLang example does) win like those in args; so does the model
+        # `vllm serve MODEL` names, which vLLM refuses beside --model.
+        given = list(container.get("command") or [])
+        positional = serve_positional(given + list(container.get("args") or []))
+        if positional is not None:
+            given += ["--model", positional]
+            if not plan.readmission:
+                plan.warnings.append(
+                    f"container {plan.container.name if plan.container else ''} serves {positional} (vllm serve {positional}): "
+                    f"kept, without the runtime's --model; the weights of the model are at ${constants.MODEL_PATH_ENV}")
+        runtime_args = without_flags(runtime_args, given)
+        user_args = list(container.get("args") or [])
+        head = user_args[:1] if positional is not None and user_args[:1] == [positional] else []  # stays right after serve
+        patch.set(path + ("args",), head + merge_args(runtime_args, user_args[len(head):]))
         return
     assert plan.container is not None
     name = plan.container.name

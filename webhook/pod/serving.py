@@ -39,7 +39,7 @@ class ServingContainer:
     why: str
 
 
-def _looks_like_server(container: dict[str, Any]) -> bool:
+def looks_like_server(container: dict[str, Any]) -> bool:
     words = [w for key in ("command", "args") for w in (container.get(key) or []) if isinstance(w, str)]
     return is_model_server(container) or any(_MODEL_FLAG.match(w) for w in words)
 
@@ -52,7 +52,7 @@ def choose(pod: dict[str, Any], runtime_container: str, accelerators: PodAcceler
         name = container.get("name")
         weighed = (
             ("asks for GPUs", 2, name in with_gpus),
-            ("runs a model server", 2, _looks_like_server(container)),
+            ("runs a model server", 2, looks_like_server(container)),
             (f"is named {runtime_container}", 1, name == runtime_container),
         )
         score = sum(weight for _, weight, present in weighed if present)

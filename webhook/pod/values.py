@@ -23,13 +23,13 @@ def annotation_field(key: str) -> str:
 
 def name_at(field: str, value: object) -> str:
     if not isinstance(value, str) or not _NAME.match(value):
-        raise InvalidValue(f"{field}: {value!r} is not a valid name (lower-case letters, digits, '-' and '.')", field)
+        raise InvalidValue(f"{field}: {value!r:.80} is not a valid name (lower-case letters, digits, '-' and '.')", field)
     return value
 
 
 def whole_gpus(key: str, value: str) -> int:
     if not _INTEGER.match(value) or int(value) < 1:
-        raise InvalidValue(f"{key}: {value!r} is not a whole number of GPUs such as \"1\" or \"4\"", annotation_field(key))
+        raise InvalidValue(f"{key}: {value!r:.80} is not a whole number of GPUs such as \"1\" or \"4\"", annotation_field(key))
     return int(value)
 
 
@@ -37,30 +37,30 @@ def gpu_fraction_milli(key: str, value: str) -> int:
     """A share of one GPU, 0 < F < 1 with at most three decimals, as thousandths."""
     if not _FRACTION.match(value):
         raise InvalidValue(
-            f"{key}: {value!r} is not a share of one GPU between 0 and 1 such as \"0.5\" (at most 3 decimals)",
+            f"{key}: {value!r:.80} is not a share of one GPU between 0 and 1 such as \"0.5\" (at most 3 decimals)",
             annotation_field(key),
         )
     milli = round(float(value) * constants.MILLI_PER_GPU)
     if not 0 < milli < constants.MILLI_PER_GPU:
-        raise InvalidValue(f"{key}: {value!r} must be more than 0 and less than 1", annotation_field(key))
+        raise InvalidValue(f"{key}: {value!r:.80} must be more than 0 and less than 1", annotation_field(key))
     return milli
 
 
 def label_value(key: str, value: str) -> str:
     if not _LABEL_VALUE.match(value):
-        raise InvalidValue(f"{key}: {value!r} is not a valid label value such as NVIDIA-H100-80GB-HBM3", annotation_field(key))
+        raise InvalidValue(f"{key}: {value!r:.80} is not a valid label value such as NVIDIA-H100-80GB-HBM3", annotation_field(key))
     return value
 
 
 def choice(key: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise InvalidValue(f"{key}: {value!r} must be one of {', '.join(allowed)}", annotation_field(key))
+        raise InvalidValue(f"{key}: {value!r:.80} must be one of {', '.join(allowed)}", annotation_field(key))
     return value
 
 
 def group_size(field: str, value: str) -> int:
     if not _INTEGER.match(value) or int(value) < 1:
-        raise InvalidValue(f"{field}: {value!r} is not a group size such as \"2\"", field)
+        raise InvalidValue(f"{field}: {value!r:.80} is not a group size such as \"2\"", field)
     return int(value)
 
 
@@ -79,7 +79,7 @@ def check_no_padding(annotations: dict[str, str], where: str = "metadata.annotat
         value = annotations.get(key)
         if isinstance(value, str) and value != value.strip():
             raise InvalidValue(
-                f"{key}: {value!r} has leading or trailing whitespace (a YAML block scalar `|` keeps its newline); "
+                f"{key}: {value!r:.80} has leading or trailing whitespace (a YAML block scalar `|` keeps its newline); "
                 f"write the value on one line, or use `|-`",
                 f"{where}[{key}]",
             )

@@ -74,3 +74,13 @@ def test_sidecar_named_model_server_is_not_merged(policy):
     assert spec["containers"][0] == proxy
     assert [c["name"] for c in spec["containers"]] == ["model-server", "engine"]
     assert "--model" in spec["containers"][1]["args"]
+
+
+def test_host_ipc_keeps_the_hosts_shm(policy):
+    from tests.webhook.test_realworld import admit
+
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "chat", "namespace": "ml", "annotations": {"infergate.io/model": "llama-3.1-70b-instruct"}},
+           "spec": {"hostIPC": True, "containers": [{"name": "vllm", "image": "vllm/vllm-openai:v0.11.0", "resources": {"limits": {"nvidia.com/gpu": "4"}}}]}}
+    decision, admitted = admit(policy, pod)
+    assert decision.allowed, decision.message
+    assert not any(m["mountPath"] == "/dev/shm" for m in admitted["spec"]["containers"][0].get("volumeMounts", []))

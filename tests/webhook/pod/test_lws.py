@@ -153,3 +153,16 @@ def test_worker_of_a_pod_named_unlike_lws_still_needs_a_rank():
     pod["metadata"]["labels"].pop("apps.kubernetes.io/pod-index")
     decision = admit(pod)
     assert not decision.allowed and decision.code == 400 and "rank" in decision.message
+
+
+def test_a_single_pod_model_in_a_group_says_so(policy):
+    from tests.webhook.test_realworld import admit
+
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "vllm-0", "namespace": "ml", "annotations": {"infergate.io/model": "llama-3.1-8b-instruct",
+                                                                              "leaderworkerset.sigs.k8s.io/size": "2"},
+                        "labels": {"leaderworkerset.sigs.k8s.io/name": "vllm", "leaderworkerset.sigs.k8s.io/worker-index": "0"}},
+           "spec": {"containers": [{"name": "vllm-leader", "image": "vllm/vllm-openai:v0.11.0", "resources": {"limits": {"nvidia.com/gpu": "8"}}}]}}
+    decision, _ = admit(policy, pod)
+    assert decision.allowed, decision.message
+    assert any("runs in one pod, but group ml/vllm-0 has 2 pods" in w for w in decision.warnings), decision.warnings
