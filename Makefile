@@ -4,9 +4,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 
-.PHONY: setup controlplane test unit demo demo-down deploy undeploy sync-policy bench clean
+.PHONY: setup controlplane controllers test unit demo demo-down deploy undeploy sync-policy bench clean
 
-# The venv, the control-plane binaries, helm and a headless Chromium: everything the project and its tests need.
+# The venv, the control-plane binaries, the ecosystem's controllers, helm and a headless Chromium: everything the
+# project and its tests need.
 setup: $(INSTALLED)
 	bash devcluster/build.sh
 	bash devcluster/build-helm.sh
@@ -20,10 +21,14 @@ $(INSTALLED): pyproject.toml
 
 # Builds etcd, kube-apiserver, kube-scheduler, kube-controller-manager and kwok once, into ~/.cache/infergate/.
 controlplane:
-	bash devcluster/build.sh
+	bash devcluster/build.sh controlplane
+
+# Builds the LeaderWorkerSet, JobSet, KServe and OME controller managers once, into ~/.cache/infergate/.
+controllers:
+	bash devcluster/build.sh lws jobset kserve ome
 
 # The whole suite: unit, integration and end-to-end against a real local control plane.
-test: setup controlplane
+test: setup
 	INFERGATE_E2E_REQUIRED=1 $(BIN)/pytest
 
 # Everything that needs no control plane.
@@ -31,7 +36,7 @@ unit: setup
 	$(BIN)/pytest -m "not e2e"
 
 # A local control plane with the webhook and the extender, every sample applied; `make demo-down` stops it.
-demo: setup controlplane
+demo: setup
 	$(BIN)/python -m devcluster.demo up --dir .demo
 
 demo-down:

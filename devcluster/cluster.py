@@ -19,7 +19,6 @@ import ctypes
 import functools
 import json
 import os
-import re
 import shutil
 import signal
 import socket
@@ -49,6 +48,8 @@ from certs.issue import (
     write_file,
     write_key,
 )
+from devcluster import controllers
+from devcluster.controllers import RunningController
 
 HERE = Path(__file__).resolve().parent
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
@@ -89,20 +90,16 @@ def cache_root() -> Path:
     return Path(os.environ.get("INFERGATE_CACHE", Path.home() / ".cache" / "infergate"))
 
 
-def _pinned_kubernetes_version() -> str:
-    go_mod = (HERE / "go" / "kubernetes" / "go.mod").read_text()
-    match = re.search(r"^\s*(?:require\s+)?k8s\.io/kubernetes\s+(v\S+)", go_mod, re.MULTILINE)
-    if not match:
-        raise ClusterError("devcluster/go/kubernetes/go.mod does not pin k8s.io/kubernetes")
-    return match.group(1)
-
-
 def default_bin_dir() -> Path:
     """Where devcluster/build.sh puts the binaries (INFERGATE_BIN_DIR overrides)."""
     override = os.environ.get("INFERGATE_BIN_DIR")
     if override:
         return Path(override)
-    return cache_root() / f"k8s-{_pinned_kubernetes_version()}" / "bin"
+    try:
+        version = controllers.pinned_version("kubernetes", "k8s.io/kubernetes")
+    except RuntimeError as exc:
+        raise ClusterError(str(exc)) from None
+    return cache_root() / f"k8s-{version}" / "bin"
 
 
 def missing_binaries(bin_dir: Path | None = None) -> list[str]:
@@ -171,6 +168,7 @@ class Component:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     pid: int | None = None
+    env: dict[str, str] | None = None  # added to this process's environment
 
     def start(self, tie_to_parent: bool) -> None:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -185,6 +183,7 @@ class Component:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env={**os.environ, **self.env} if self.env else None,
                 start_new_session=True,
                 preexec_fn=preexec,  # noqa: PLW1509
             )
@@ -232,6 +231,8 @@ class LocalCluster:
     accounts) and new nodes keep their not-ready taint, so leave it on unless you know you do not need it.
     tie_to_parent: kill the components when this Python process dies (tests); False leaves them running
     after the process exits (`python -m devcluster up`).
+    controllers: ecosystem controllers to run as well ("lws", "jobset", "kserve", "ome"; see
+    devcluster/controllers.py), started once the control plane is up; start_controller() adds one later.
     """
 
     work_dir: Path | None = None
@@ -242,7 +243,9 @@ class LocalCluster:
     tie_to_parent: bool = True
     keep_work_dir: bool = False
     start_timeout: float = 90.0
+    controllers: tuple[str, ...] = ()
     components: dict[str, Component] = field(default_factory=dict, init=False)
+    running_controllers: dict[str, RunningController] = field(default_factory=dict, init=False)
     apiserver_port: int = field(default=0, init=False)
     _owns_work_dir: bool = field(default=False, init=False)
     _node_seq: int = field(default=0, init=False)
@@ -318,6 +321,8 @@ class LocalCluster:
             for name in ("kube-controller-manager", "kube-scheduler", "kwok"):
                 if name in self.components:
                     self._wait_healthy(self.components[name])
+            for name in self.controllers:
+                self.start_controller(name)
             self.save_state()
         except BaseException:
             self.stop()
@@ -329,16 +334,30 @@ class LocalCluster:
         for name in reversed(list(self.components)):
             self.components[name].stop()
         self.components.clear()
+        self.running_controllers.clear()
         if self._owns_work_dir and not self.keep_work_dir and self.work_dir is not None:
             shutil.rmtree(self.work_dir, ignore_errors=True)
 
-    def _run(self, name: str, argv: list[str], port: int) -> Component:
-        comp = Component(name, argv, self.logs / f"{name}.log", port)
+    def run_component(self, name: str, argv: list[str], port: int, env: dict[str, str] | None = None) -> Component:
+        comp = Component(name, argv, self.logs / f"{name}.log", port, env=env)
         self.components[name] = comp
         comp.start(self.tie_to_parent)
         return comp
 
-    def _wait(self, what: str, probe: Callable[[], bool], comp: Component, timeout: float | None = None) -> None:
+    def start_controller(self, name: str) -> RunningController:
+        """Run an ecosystem controller ("lws", "jobset", "kserve", "ome") with its CRDs and webhooks; a no-op
+        when it already runs. See devcluster/controllers.py."""
+        if name not in self.running_controllers:
+            try:
+                self.running_controllers[name] = controllers.start(self, name)
+            except (RuntimeError, subprocess.CalledProcessError) as exc:
+                if isinstance(exc, ClusterError):
+                    raise
+                raise ClusterError(f"{name}: {exc}") from exc
+            self.save_state()
+        return self.running_controllers[name]
+
+    def wait_component(self, what: str, probe: Callable[[], bool], comp: Component, timeout: float | None = None) -> None:
         deadline = time.monotonic() + (timeout or self.start_timeout)
         while time.monotonic() < deadline:
             comp.check_running()
@@ -358,9 +377,9 @@ class LocalCluster:
 
     def _wait_healthy(self, comp: Component) -> None:
         if comp.name == "kwok":
-            self._wait("kwok", lambda: _http_ok(f"http://127.0.0.1:{comp.port}/healthz"), comp)
+            self.wait_component("kwok", lambda: _http_ok(f"http://127.0.0.1:{comp.port}/healthz"), comp)
         else:
-            self._wait(comp.name, lambda: self._https_ok(comp.port, "/healthz"), comp)
+            self.wait_component(comp.name, lambda: self._https_ok(comp.port, "/healthz"), comp)
 
     # --- certificates and kubeconfigs -------------------------------------------------------------------
 
@@ -439,8 +458,8 @@ class LocalCluster:
             "--unsafe-no-fsync=true",
             "--log-level=warn",
         ]
-        comp = self._run("etcd", argv, client)
-        self._wait("etcd", lambda: _http_ok(f"http://127.0.0.1:{client}/health"), comp)
+        comp = self.run_component("etcd", argv, client)
+        self.wait_component("etcd", lambda: _http_ok(f"http://127.0.0.1:{client}/health"), comp)
 
     def _start_apiserver(self) -> None:
         etcd = self.components["etcd"]
@@ -475,8 +494,8 @@ class LocalCluster:
             f"--feature-gates={WORKLOAD_FEATURE_GATES}",
             f"--runtime-config={WORKLOAD_RUNTIME_CONFIG}",
         ]
-        comp = self._run("kube-apiserver", argv, self.apiserver_port)
-        self._wait("kube-apiserver /readyz", lambda: self._https_ok(self.apiserver_port, "/readyz"), comp)
+        comp = self.run_component("kube-apiserver", argv, self.apiserver_port)
+        self.wait_component("kube-apiserver /readyz", lambda: self._https_ok(self.apiserver_port, "/readyz"), comp)
 
     def _start_controller_manager(self) -> None:
         port = free_port()
@@ -506,7 +525,7 @@ class LocalCluster:
             # removes a deleted PodGroup's scheduling.k8s.io/podgroup-protection finalizer once its pods are gone
             f"--feature-gates={WORKLOAD_FEATURE_GATES}",
         ]
-        self._run("kube-controller-manager", argv, port)
+        self.run_component("kube-controller-manager", argv, port)
 
     def _scheduler_config_file(self, config_yaml: str, kubeconfig: Path) -> Path:
         config = yaml.safe_load(config_yaml)
@@ -539,7 +558,7 @@ class LocalCluster:
             f"--tls-private-key-file={self.pki / 'tls.key'}",
             f"--feature-gates={WORKLOAD_FEATURE_GATES}",
         ]
-        comp = self._run("kube-scheduler", argv, port)
+        comp = self.run_component("kube-scheduler", argv, port)
         if wait:
             self._wait_healthy(comp)
             self.save_state()
@@ -572,7 +591,7 @@ class LocalCluster:
             "--node-ip=127.0.0.1",
             "--cidr=127.244.0.0/16",
         ]
-        self._run("kwok", argv, port)
+        self.run_component("kwok", argv, port)
 
     # --- state for the CLI ------------------------------------------------------------------------------
 

@@ -39,10 +39,21 @@ def load_documents(path: Path) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(path.read_text()) if d]
 
 
+# The API server calls mutating webhook configurations in the order of their names (and validating ones likewise):
+# these names put infergate's before or after every other configuration, LeaderWorkerSet's, KServe's and OME's
+# included ("lws-mutating-webhook-configuration", "inferenceservice.serving.kserve.io", ...).
+WEBHOOKS_FIRST = "0-infergate"
+WEBHOOKS_LAST = "zz-infergate"
+
+
 @dataclass
 class InfergateStack:
+    """webhook_name: the name of infergate's webhook configurations (the shipped one, "infergate", unless a test
+    orders them before or after another project's with WEBHOOKS_FIRST or WEBHOOKS_LAST)."""
+
     cluster: LocalCluster
     policy_dir: Path = REPO / "policies"
+    webhook_name: str = "infergate"
     servers: dict[str, Component] = field(default_factory=dict)
 
     @property
@@ -75,7 +86,7 @@ class InfergateStack:
             server.start(self.cluster.tie_to_parent)
         self.wait_ready("webhook")
         self.wait_ready("extender")
-        self.cluster.apply(load_documents(CRDS / "ome.io_inferenceservices.yaml") + load_documents(CRDS / "serving.kserve.io_inferenceservices.yaml"))
+        self._install_missing_crds(load_documents(CRDS / "ome.io_inferenceservices.yaml") + load_documents(CRDS / "serving.kserve.io_inferenceservices.yaml"))
         self.cluster.apply(load_documents(PRIORITY_CLASSES))
         self.cluster.apply(self.webhook_configurations())
         self.cluster.wait_for("the InferenceService CRDs", self._crds_established, timeout=60)
@@ -87,10 +98,30 @@ class InfergateStack:
             server.stop()
 
     # ------------------------------------------------------------------------------------------ wiring
+    def _install_missing_crds(self, crds: list[dict[str, Any]]) -> None:
+        """Our stand-in InferenceService CRDs, unless the real ones are there (KServe's or OME's controller
+        installed them with devcluster.controllers), which they must not replace."""
+        present = {c["metadata"]["name"] for c in self.cluster.get_json("crd")["items"]}
+        missing = [c for c in crds if c["metadata"]["name"] not in present]
+        if missing:
+            self.cluster.apply(missing)
+
+    def order_webhooks(self, name: str) -> None:
+        """Rename infergate's webhook configurations (WEBHOOKS_FIRST, WEBHOOKS_LAST, "infergate"), which moves
+        them in the order the API server calls webhooks in."""
+        if name == self.webhook_name:
+            return
+        old = self.webhook_name
+        self.webhook_name = name
+        self.cluster.apply(self.webhook_configurations())
+        for kind in ("mutatingwebhookconfiguration", "validatingwebhookconfiguration"):
+            self.cluster.kubectl("delete", kind, old, "--ignore-not-found", check=True)
+
     def webhook_configurations(self) -> list[dict[str, Any]]:
         url = f"https://127.0.0.1:{self.servers['webhook'].port}"
         configurations = copy.deepcopy(load_documents(WEBHOOK_CONFIGURATIONS))
         for configuration in configurations:
+            configuration["metadata"]["name"] = self.webhook_name
             for webhook in configuration["webhooks"]:
                 path = webhook["clientConfig"]["service"]["path"]
                 webhook["clientConfig"] = {"url": url + path, "caBundle": self.ca_bundle}

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from devcluster import ClusterError, LocalCluster, default_bin_dir, missing_binaries
+from devcluster import controllers as ecosystem
 
 
 def required() -> bool:
@@ -18,10 +19,17 @@ def required() -> bool:
 
 
 def running_cluster(work_dir: Path, **options: Any) -> Iterator[LocalCluster]:
+    """options go to LocalCluster; controllers=("lws", ...) also runs those ecosystem controllers."""
     missing = missing_binaries()
+    unbuilt = ecosystem.missing(options.get("controllers", ()))
+    message = ""
     if missing:
         message = (f"control-plane binaries missing in {default_bin_dir()}: {', '.join(missing)}; "
                    "build them with `make controlplane` (devcluster/build.sh)")
+    elif unbuilt:
+        message = (f"controllers not built: {', '.join(unbuilt)}; build them with "
+                   f"`bash devcluster/build.sh {' '.join(unbuilt)}` (`make setup` builds them all)")
+    if message:
         if required():
             pytest.fail(f"INFERGATE_E2E_REQUIRED is set but {message}", pytrace=False)
         pytest.skip(message)
