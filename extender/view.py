@@ -63,6 +63,10 @@ class ClusterView:
         """Keys of the pods of `group`, in the order the view first saw them."""
         return sorted(self._in_group.get(group, ()), key=self._order.__getitem__)
 
+    def groups(self) -> list[str]:
+        """The keys of the groups with a pod in view."""
+        return list(self._in_group)
+
     def key_of_uid(self, uid: str) -> str | None:
         return self._by_uid.get(uid) if uid else None
 

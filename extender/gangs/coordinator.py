@@ -223,13 +223,11 @@ class GangCoordinator:
         """After a relist or restart: a group partly bound, with members waiting and nothing recorded for them
         (they were created after its first binding), is planned now, before anyone else can take the room its
         waiting members need."""
-        seen: set[str] = set()
-        for key, facts in self.view.facts.items():
-            group = facts.group
-            if group is None or group.key in seen or group.key in self.book.reservations or not facts.in_gang:
+        for key in self.view.groups():
+            live = self._live(key)
+            group = self.view.facts[live[0]].group if live else None
+            if group is None or group.key in self.book.reservations or not self.view.facts[live[0]].in_gang:
                 continue
-            seen.add(group.key)
-            live = self._live(group.key)
             bound = [k for k in live if self.view.facts[k].node is not None]
             waiting = [k for k in live if self.view.facts[k].node is None]
             missing = group.source == LWS and group.size is not None and len(live) < group.size
@@ -246,13 +244,15 @@ class GangCoordinator:
     def undescribed(self) -> list[str]:
         """Describers the coordinator lacks for groups partly bound with members not created yet (after a
         restart, their places were planned like the bound member until the describer is read)."""
-        wanted = []
-        for group in {f.group.key for f in self.view.facts.values() if f.describer and f.group and f.describer not in self.templates}:
+        wanted = set()
+        for group in self.view.groups():
             live = self._live(group)
             facts = self.view.facts[live[0]] if live else None
-            if facts and facts.group and facts.group.size and len(live) < facts.group.size and self._partly_bound(group):
-                wanted.append(facts.describer)  # type: ignore[arg-type]
-        return sorted(set(wanted))
+            if facts is None or not facts.describer or facts.describer in self.templates or facts.group is None:
+                continue
+            if facts.group.size and len(live) < facts.group.size and self._partly_bound(group):
+                wanted.add(facts.describer)
+        return sorted(wanted)
 
     def described(self, describer: str) -> None:
         """The describer was read: places guessed for members not created yet are planned again from it."""
