@@ -7,7 +7,8 @@ Each member is planned with its own request and on the nodes it may use (extende
 filtered on the nodes kube-scheduler passed, the others on what their own spec allows, members not created yet
 from their describing object (a LeaderWorkerSet's leader and worker templates). Groups that number their pods (a
 LeaderWorkerSet) may bind their leader before the workers exist, since the controller creates the workers
-after it; other groups are planned once all their members exist, so a lone pod never holds nodes for others.
+after it; in other groups no member binds before all exist (their places are held meanwhile, and released
+when the reservation expires), so such a group is never bound in part.
 """
 
 from __future__ import annotations
@@ -62,9 +63,9 @@ class GangCoordinator:
         assert facts.group is not None
         group = facts.group.key
         if group not in self.book.reservations:
-            waiting = self._waiting_for_members(facts)
-            if waiting is not None:
-                return MemberAnswer(unresolvable=dict.fromkeys(names, waiting), result="gang-incomplete")
+            too_big = self._too_big(facts)
+            if too_big is not None:
+                return MemberAnswer(unresolvable=dict.fromkeys(names, too_big), result="gang-unresolvable")
             outcome = self._plan(facts, request, names)
             if isinstance(outcome, PlanFailure):
                 return self._failed(outcome, names)
@@ -80,6 +81,9 @@ class GangCoordinator:
         if slot is None:
             reason = f"gang {group}: every reserved place is taken by another member, or none covers this pod's request"
             return MemberAnswer(failed=dict.fromkeys(names, reason), result="gang-full")
+        waiting = self._waiting_for_members(facts)
+        if waiting is not None:  # its place is held, but no member binds before the whole group exists
+            return MemberAnswer(failed=dict.fromkeys(names, waiting), result="gang-incomplete")
         failed = {name: f"gang {group}: this member is reserved on node {slot.node}" for name in names if name != slot.node}
         fits = [slot.node] if slot.node in names else []
         return MemberAnswer(fits=fits, failed=failed, result="ok" if fits else "no-fit")
@@ -91,19 +95,28 @@ class GangCoordinator:
             return MemberAnswer(failed=reasons, result="gang-waits")
         return MemberAnswer(unresolvable=reasons, result="gang-unresolvable")
 
+    @staticmethod
+    def _too_big(facts: PodFacts) -> str | None:
+        group = facts.group
+        if group is not None and group.size is not None and group.size > MAX_MEMBERS:
+            return f"gang {group.key}: group size {group.size} is more than the {MAX_MEMBERS} members the extender places"
+        return None
+
     def _waiting_for_members(self, facts: PodFacts) -> str | None:
-        """Why a group that does not number its pods is not planned yet: some of its members do not exist."""
+        """Why a member of a group that does not number its pods may not bind yet: some members do not exist.
+        Their places are held meanwhile (members not created yet are planned like this one), so the group is
+        never bound in part: it binds once whole, or its reservation expires and nothing was bound."""
         group = facts.group
         assert group is not None
-        if group.size is not None and group.size > MAX_MEMBERS:
-            return f"gang {group.key}: group size {group.size} is more than the {MAX_MEMBERS} members the extender places"
         if group.source == LWS or group.size is None:
-            return None
+            return None  # a LeaderWorkerSet's leader binds first: its controller creates the workers after it
         live = len(set(self._live(group.key)) | {facts.key})  # this pod exists, whether the watch showed it yet or not
         if live >= group.size:
             return None
-        return (f"gang {group.key}: {live} of its {group.size} members exist; the extender reserves nodes for a gang "
-                f"only once all its members exist, and places it only whole")
+        reservation = self.book.reservations.get(group.key)
+        nodes = sorted({s.node for s in reservation.slots}) if reservation else []
+        return (f"gang {group.key}: {live} of its {group.size} members exist; its nodes ({', '.join(nodes)}) are "
+                f"reserved until all exist or {self.book.ttl_seconds:.0f}s pass, and it binds only whole")
 
     def _stale_guess(self, group: str) -> bool:
         reservation = self.book.reservations.get(group)
