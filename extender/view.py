@@ -76,6 +76,10 @@ class ClusterView:
                     if k != facts.key and self.facts[k].node is not None and not self.facts[k].terminal)
         return self.pod_groups.resolve(facts, bound)
 
+    def groups(self) -> list[str]:
+        """The keys of the groups with a pod in view."""
+        return list(self._in_group)
+
     def key_of_uid(self, uid: str) -> str | None:
         return self._by_uid.get(uid) if uid else None
 

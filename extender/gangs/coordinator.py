@@ -7,7 +7,8 @@ Each member is planned with its own request and on the nodes it may use (extende
 filtered on the nodes kube-scheduler passed, the others on what their own spec allows, members not created yet
 from their describing object (a LeaderWorkerSet's leader and worker templates). Groups that number their pods (a
 LeaderWorkerSet) may bind their leader before the workers exist, since the controller creates the workers
-after it; other groups are planned once all their members exist, so a lone pod never holds nodes for others.
+after it; in other groups no member binds before all exist (their places are held meanwhile, and released
+when the reservation expires), so such a group is never bound in part.
 """
 
 from __future__ import annotations
@@ -63,9 +64,9 @@ class GangCoordinator:
         group = facts.group.key
         self._drop_if_ended(group)
         if group not in self.book.reservations:
-            waiting = self._waiting_for_members(facts)
-            if waiting is not None:
-                return MemberAnswer(unresolvable=dict.fromkeys(names, waiting), result="gang-incomplete")
+            too_big = self._too_big(facts)
+            if too_big is not None:
+                return MemberAnswer(unresolvable=dict.fromkeys(names, too_big), result="gang-unresolvable")
             outcome = self._plan(facts, request, names)
             if isinstance(outcome, PlanFailure):
                 return self._failed(outcome, names)
@@ -81,6 +82,9 @@ class GangCoordinator:
         if slot is None:
             reason = f"gang {group}: every reserved place is taken by another member, or none covers this pod's request"
             return MemberAnswer(failed=dict.fromkeys(names, reason), result="gang-full")
+        waiting = self._waiting_for_members(facts)
+        if waiting is not None:  # its place is held, but no member binds before the whole group exists
+            return MemberAnswer(failed=dict.fromkeys(names, waiting), result="gang-incomplete")
         failed = {name: f"gang {group}: this member is reserved on node {slot.node}" for name in names if name != slot.node}
         fits = [slot.node] if slot.node in names else []
         return MemberAnswer(fits=fits, failed=failed, result="ok" if fits else "no-fit")
@@ -103,19 +107,28 @@ class GangCoordinator:
             return MemberAnswer(failed=reasons, result="gang-waits")
         return MemberAnswer(unresolvable=reasons, result="gang-unresolvable")
 
+    @staticmethod
+    def _too_big(facts: PodFacts) -> str | None:
+        group = facts.group
+        if group is not None and group.size is not None and group.size > MAX_MEMBERS:
+            return f"gang {group.key}: group size {group.size} is more than the {MAX_MEMBERS} members the extender places"
+        return None
+
     def _waiting_for_members(self, facts: PodFacts) -> str | None:
-        """Why a group that does not number its pods is not planned yet: some of its members do not exist."""
+        """Why a member of a group that does not number its pods may not bind yet: some members do not exist.
+        Their places are held meanwhile (members not created yet are planned like this one), so the group is
+        never bound in part: it binds once whole, or its reservation expires and nothing was bound."""
         group = facts.group
         assert group is not None
-        if group.size is not None and group.size > MAX_MEMBERS:
-            return f"gang {group.key}: group size {group.size} is more than the {MAX_MEMBERS} members the extender places"
         if group.source == LWS or group.size is None:
-            return None
+            return None  # a LeaderWorkerSet's leader binds first: its controller creates the workers after it
         live = len(set(self._live(group.key)) | {facts.key})  # this pod exists, whether the watch showed it yet or not
         if live >= group.size:
             return None
-        return (f"gang {group.key}: {live} of its {group.size} members exist; the extender reserves nodes for a gang "
-                f"only once all its members exist, and places it only whole")
+        reservation = self.book.reservations.get(group.key)
+        nodes = sorted({s.node for s in reservation.slots}) if reservation else []
+        return (f"gang {group.key}: {live} of its {group.size} members exist; its nodes ({', '.join(nodes)}) are "
+                f"reserved until all exist or {self.book.ttl_seconds:.0f}s pass, and it binds only whole")
 
     def _stale_guess(self, group: str) -> bool:
         reservation = self.book.reservations.get(group)
@@ -235,13 +248,11 @@ class GangCoordinator:
         """After a relist or restart: a group partly bound, with members waiting and nothing recorded for them
         (they were created after its first binding), is planned now, before anyone else can take the room its
         waiting members need."""
-        seen: set[str] = set()
-        for key, facts in self.view.facts.items():
-            group = facts.group
-            if group is None or group.key in seen or group.key in self.book.reservations or not facts.in_gang:
+        for key in self.view.groups():
+            live = self._live(key)
+            group = self.view.facts[live[0]].group if live else None
+            if group is None or group.key in self.book.reservations or not self.view.facts[live[0]].in_gang:
                 continue
-            seen.add(group.key)
-            live = self._live(group.key)
             bound = [k for k in live if self.view.facts[k].node is not None]
             waiting = [k for k in live if self.view.facts[k].node is None]
             missing = group.source == LWS and group.size is not None and len(live) < group.size
@@ -258,13 +269,15 @@ class GangCoordinator:
     def undescribed(self) -> list[str]:
         """Describers the coordinator lacks for groups partly bound with members not created yet (after a
         restart, their places were planned like the bound member until the describer is read)."""
-        wanted = []
-        for group in {f.group.key for f in self.view.facts.values() if f.describer and f.group and f.describer not in self.templates}:
+        wanted = set()
+        for group in self.view.groups():
             live = self._live(group)
             facts = self.view.facts[live[0]] if live else None
-            if facts and facts.group and facts.group.size and len(live) < facts.group.size and self._partly_bound(group):
-                wanted.append(facts.describer)  # type: ignore[arg-type]
-        return sorted(set(wanted))
+            if facts is None or not facts.describer or facts.describer in self.templates or facts.group is None:
+                continue
+            if facts.group.size and len(live) < facts.group.size and self._partly_bound(group):
+                wanted.add(facts.describer)
+        return sorted(wanted)
 
     def described(self, describer: str) -> None:
         """The describer was read: places guessed for members not created yet are planned again from it."""

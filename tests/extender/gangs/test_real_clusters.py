@@ -159,15 +159,23 @@ async def test_workers_unlike_their_leader_are_planned_again_when_nothing_descri
 
 
 # ------------------------------------------------------------------------------------- groups never whole
-async def test_a_lone_pod_of_a_group_of_four_reserves_nothing_and_says_why(policy):
-    nodes = [node(f"n{i}", gpus=8) for i in range(4)]
+async def test_a_lone_pod_of_a_group_of_four_never_binds_and_everyone_is_told_about_its_reservation(policy):
+    nodes = [node(f"n{i}", gpus=8) for i in range(5)]
     lone = group_pod("lone", "team", 4, 8, annotations={"infergate.io/workload": "training"})
     sched = MiniScheduler(policy, nodes, [lone])
     answer = await sched.call("filter", {"Pod": lone, "NodeNames": sched.nodes})
-    reason = answer["FailedAndUnresolvableNodes"]["n0"]
-    assert "1 of its 4 members exist" in reason and "reserves nodes" in reason
-    assert sched.server.scheduler.gangs.reservations == {}
-    assert await sched.schedule(sched.add(pod("other", gpus=8))) is not None
+    reason = answer["FailedNodes"]["n0"]
+    assert answer["NodeNames"] == [] and "1 of its 4 members exist" in reason and "are reserved until all exist" in reason
+    held = reserved_nodes(sched, "ml/team")
+    other = sched.add(pod("other", gpus=8))
+    assert await sched.schedule(other) not in held
+    assert await sched.schedule(sched.add(pod("third", gpus=8))) is None
+    assert "held for gang ml/team" in sched.reasons["ml/third"][held[0]]
+    assert await sched.server.scheduler.expire(now=time.monotonic() + 10**6) == ["ml/team"], "nothing was bound"
+    for i in range(1, 4):
+        sched.add(group_pod(f"lone-{i}", "team", 4, 8, annotations={"infergate.io/workload": "training"}))
+    placed = [await sched.schedule(k) for k in ("ml/lone", "ml/lone-1", "ml/lone-2", "ml/lone-3")]
+    assert sorted(placed) == ["n0", "n1", "n2", "n3"], "once all four exist, the group binds whole"
 
 
 @pytest.mark.parametrize("size", ["99999", "5000"])
