@@ -8,7 +8,8 @@ filtered on the nodes kube-scheduler passed, the others on what their own spec a
 from their describing object (a LeaderWorkerSet's leader and worker templates). Groups that number their pods (a
 LeaderWorkerSet) may bind their leader before the workers exist, since the controller creates the workers
 after it; in other groups no member binds before all exist (their places are held meanwhile, and released
-when the reservation expires), so such a group is never bound in part.
+when the reservation expires), so such a group is never bound in part. A PodGroup's gang is planned only once
+its minimum count of members exists, as its scheduler's gang plugin waits for them.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from extender.core import ClusterState, PodRequest
 from extender.gangs.book import MAX_MEMBERS, GangBook, Member, PlanFailure, Slot
 from extender.podspec import PodFacts, Template
 from extender.view import ClusterView
+from infergate.constants import COSCHEDULING_POD_GROUP, NATIVE_POD_GROUP
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +69,9 @@ class GangCoordinator:
             too_big = self._too_big(facts)
             if too_big is not None:
                 return MemberAnswer(unresolvable=dict.fromkeys(names, too_big), result="gang-unresolvable")
+            quorum = self._waiting_for_quorum(facts)
+            if quorum is not None:
+                return MemberAnswer(unresolvable=dict.fromkeys(names, quorum), result="gang-incomplete")
             outcome = self._plan(facts, request, names)
             if isinstance(outcome, PlanFailure):
                 return self._failed(outcome, names)
@@ -113,6 +118,20 @@ class GangCoordinator:
         if group is not None and group.size is not None and group.size > MAX_MEMBERS:
             return f"gang {group.key}: group size {group.size} is more than the {MAX_MEMBERS} members the extender places"
         return None
+
+    def _waiting_for_quorum(self, facts: PodFacts) -> str | None:
+        """Why a PodGroup's gang is not planned yet: fewer than its minCount (minMember) pods exist. Its
+        scheduler's own gang plugin holds the pods until they do, and the PodGroup's controller is what creates
+        the rest, so nothing is held for members that may never come."""
+        group = facts.group
+        assert group is not None
+        if group.source not in (NATIVE_POD_GROUP, COSCHEDULING_POD_GROUP) or group.size is None:
+            return None
+        live = len(set(self._live(group.key)) | {facts.key})
+        if live >= group.size:
+            return None
+        return (f"gang {group.key}: {live} of its {group.size} members exist; the extender reserves nodes for a "
+                f"PodGroup only once its minimum count of members exists, and places it only whole")
 
     def _waiting_for_members(self, facts: PodFacts) -> str | None:
         """Why a member of a group that does not number its pods may not bind yet: some members do not exist.
