@@ -7,7 +7,7 @@
    the sample's GPU capacity, shuffled with the seed. With a tenth of the nodes that is about a thousand pods,
    well past the knee of the allocation curve.
 2. Replays that workload through the simulator (`extender.simulate.replay.run_seed`, the scorer learning as
-   the live extender does: from the pods it has been asked to place) and records the allocation curve.
+   the live extender does: from the pods it places) and records the allocation curve.
 3. Starts the local control plane (devcluster), the extender as deployed (list+watch, HTTPS), kwok nodes with
    the sampled nodes' CPU, memory, GPU count and model, and kube-scheduler with the shipped profile
    (deploy/base/scheduler/kube-scheduler-config.yaml).

@@ -122,9 +122,8 @@ def _gpushare(rows: Sequence[Row], share: float, rng: np.random.Generator) -> li
     drawn: list[Row] = []
     shared_milli = total_milli = 0
     for _ in range(count):
-        pool = sharing if shared_milli <= share * total_milli and share > 0 else whole
-        if share >= 1:
-            pool = sharing
+        behind = share >= 1 or (share > 0 and shared_milli <= share * total_milli)
+        pool = sharing if behind else whole
         pick = pool[int(rng.integers(len(pool)))]
         drawn.append(pick)
         total_milli += gpu_milli(pick)

@@ -202,8 +202,9 @@ def fgd_quantise(increase: np.ndarray) -> np.ndarray:
 
 
 def bestfit_leftover(state: ClusterState, request: PodRequest, rows: np.ndarray, max_cpu_milli: int,
-                     max_gpu_milli: int) -> np.ndarray:
-    """BestFit's leftover after placement in [0, 1]: 0.5 free CPU share + 0.5 free GPU share."""
+                     max_gpu_milli: int, cpu_weight: float = 0.5) -> np.ndarray:
+    """BestFit's leftover after placement in [0, 1]: `cpu_weight` x free CPU share + the rest x free GPU share
+    (BestFit's own weights are 0.5 and 0.5)."""
     cpu_left = state.cpu_free[rows] - request.cpu_milli
     gpu_left = state.gpu_free[rows].sum(axis=1, dtype=np.int64) - request.total_gpu_milli
-    return np.clip(0.5 * cpu_left / max_cpu_milli + 0.5 * gpu_left / max_gpu_milli, 0.0, 1.0)
+    return np.clip(cpu_weight * cpu_left / max_cpu_milli + (1.0 - cpu_weight) * gpu_left / max_gpu_milli, 0.0, 1.0)

@@ -27,6 +27,12 @@ class InfergateScorer:
       the same level the one with the least CPU and GPU left after placement wins (BestFit), which packs
       nodes consistently and keeps empty nodes whole for multi-GPU pods. Random tie-breaks there cost several
       points; full-precision increases without the squashing cost about one.
+    - How much CPU counts in that tie-break follows the learned workload: BestFit weighs free CPU and free
+      GPU half and half, and so does infergate while whole GPUs carry most of the GPU demand. Once pods
+      sharing a GPU carry most of it (`sharing_share` >= 0.5), CPU's half is scaled by the share whole GPUs
+      still carry (`cpu_weight` = 0.5 x (1 - `sharing_share`); GPU alone when every GPU pod shares). Packing
+      CPU keeps nodes whole for whole-GPU and multi-GPU pods; when shares dominate, the GPU left on a node
+      decides whether the next share fits, and packing CPU there spreads the shares instead.
     - A share goes to the GPU of the node that raises fragmentation least.
     - It keeps learning: every pod placed (`observe`) counts as a sample of the workload, and once the samples
       have doubled since the profile was last built (and number at least `MIN_SAMPLE`), the profile is rebuilt
@@ -46,6 +52,7 @@ class InfergateScorer:
         self._cache = FragmentationCache(self.profile)
         self._samples: Counter[PodShape] = Counter(samples or {})
         self._learned_from = sum(self._samples.values())
+        self.cpu_weight = self._cpu_weight(self._samples)
 
     @classmethod
     def for_workload(cls, requests: Iterable[PodRequest]) -> InfergateScorer:
@@ -69,12 +76,31 @@ class InfergateScorer:
         if self.samples >= max(self.MIN_SAMPLE, 2 * self._learned_from):
             self._learned_from = self.samples
             profile = WorkloadProfile.from_counts(self._samples, coverage=self.COVERAGE)
+            self.cpu_weight = self._cpu_weight(self._samples)
             if profile != self.profile:
                 self.profile = profile
                 self._cache = FragmentationCache(profile)
 
+    @staticmethod
+    def sharing_share(samples: Counter[PodShape]) -> float:
+        """The share of the sampled GPU demand (milli-GPU) that comes from pods sharing a GPU; 0 without GPU pods."""
+        total = shared = 0
+        for shape, count in samples.items():
+            milli = count * shape.gpu_slots * shape.milli_per_gpu
+            total += milli
+            if 0 < shape.milli_per_gpu < MILLI_PER_GPU:
+                shared += milli
+        return shared / total if total else 0.0
+
+    @classmethod
+    def _cpu_weight(cls, samples: Counter[PodShape]) -> float:
+        """CPU's weight in the tie-break: BestFit's half while whole GPUs carry most of the learned GPU demand;
+        once shares carry most of it, that half scaled by the share whole GPUs still carry."""
+        sharing = cls.sharing_share(samples)
+        return 0.5 if sharing < 0.5 else 0.5 * (1.0 - sharing)
+
     def score(self, state: ClusterState, request: PodRequest, rows: np.ndarray) -> Scored:
         delta = fragmentation_delta(self._cache, state, request, rows)
-        left = bestfit_leftover(state, request, rows, self.max_cpu_milli, self.max_gpu_milli)
+        left = bestfit_leftover(state, request, rows, self.max_cpu_milli, self.max_gpu_milli, self.cpu_weight)
         values = fgd_quantise(delta.increase) + 0.5 * (1.0 - left)
         return Scored(rows, values, delta.gpu_choice)

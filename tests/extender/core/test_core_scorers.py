@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from extender.core import (
     ClusterState,
@@ -21,6 +25,7 @@ from extender.core import (
     scorer_names,
 )
 from extender.core.fragmentation import PodShape
+from extender.core.scorers.gradient import bestfit_leftover
 
 GiB = 1 << 30
 
@@ -234,3 +239,69 @@ def test_infergate_relearns_each_time_its_samples_double(learned: int) -> None:
 def test_every_scorer_can_be_told_of_placements() -> None:
     for name in scorer_names():
         make_scorer(name).observe(PodRequest(cpu_milli=1000, gpus=1))
+
+
+# --- infergate's tie-break weighs CPU by the learned share of GPU demand from shares -------------------------
+
+
+def test_infergate_cpu_weight_follows_the_sharing_share_of_gpu_demand() -> None:
+    whole = PodRequest(cpu_milli=8000, memory_bytes=GiB, gpus=2)  # 2000 milli-GPU
+    share = PodRequest(cpu_milli=4000, memory_bytes=GiB, gpu_milli=500)
+    cpu_only = PodRequest(cpu_milli=32_000, memory_bytes=GiB)
+    assert InfergateScorer.for_workload([whole] * 5).cpu_weight == 0.5  # BestFit's weights
+    assert InfergateScorer.for_workload([share] * 5).cpu_weight == 0.0  # GPU alone
+    # three shares carry 1500 of 3500 milli-GPU: whole GPUs carry most, BestFit's weights
+    assert InfergateScorer.for_workload([whole] + [share] * 3).cpu_weight == 0.5
+    # twelve shares carry 6000 of 8000: CPU's half scaled by the whole GPUs' quarter; pods without GPUs
+    # do not count
+    mixed = InfergateScorer.for_workload([whole] + [share] * 12 + [cpu_only] * 50)
+    assert InfergateScorer.sharing_share(Counter(PodShape.of(r, with_memory=True)
+                                                 for r in [whole] + [share] * 12 + [cpu_only] * 50)) == 0.75
+    assert mixed.cpu_weight == pytest.approx(0.125)
+    # without a workload (the generic mix until the first pods are learned): BestFit's weights
+    assert InfergateScorer().cpu_weight == 0.5
+
+
+def test_infergate_cpu_weight_is_relearned_with_the_shapes() -> None:
+    whole = PodRequest(cpu_milli=8000, memory_bytes=GiB, gpus=1)
+    share = PodRequest(cpu_milli=1000, memory_bytes=GiB, gpu_milli=250)
+    share = PodRequest(cpu_milli=1000, memory_bytes=GiB, gpu_milli=500)
+    scorer = InfergateScorer.for_workload([whole] * 20)
+    for _ in range(79):
+        scorer.observe(share)
+    assert scorer.cpu_weight == 0.5  # not relearned yet: the samples have not doubled twice
+    scorer.observe(share)  # 100 samples: 40,000 of 60,000 milli-GPU from shares
+    assert scorer.cpu_weight == pytest.approx(0.5 * (1 - 40 / 60))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8), st.sampled_from([0, 100, 250, 500, 999, 1000]),
+                          st.integers(1, 50)), max_size=8))
+def test_sharing_share_and_cpu_weight_are_bounded_and_monotone(shapes: list[tuple[int, int, int]]) -> None:
+    samples: Counter[PodShape] = Counter()
+    for gpus, milli, count in shapes:
+        slots, per_gpu = (0, 0) if gpus == 0 or milli == 0 else ((1, milli) if milli < 1000 else (gpus, 1000))
+        samples[PodShape(4000, slots, per_gpu)] += count
+    s = InfergateScorer.sharing_share(samples)
+    assert 0.0 <= s <= 1.0
+    weight = InfergateScorer._cpu_weight(samples)
+    assert 0.0 <= weight <= 0.5
+    assert weight == (0.5 if s < 0.5 else pytest.approx(0.5 * (1 - s)))
+    # more sharing pods never give CPU more weight; more whole-GPU pods never give it less
+    more_shares = samples + Counter({PodShape(4000, 1, 300): 5})
+    more_whole = samples + Counter({PodShape(4000, 1, 1000): 5})
+    assert InfergateScorer._cpu_weight(more_shares) <= weight + 1e-12
+    assert InfergateScorer._cpu_weight(more_whole) >= weight - 1e-12
+
+
+def test_bestfit_leftover_cpu_weight() -> None:
+    state = cluster()
+    state.allocate("ns/a", PodRequest(cpu_milli=90_000, gpus=0), "n0")  # n0: CPU used, GPUs free
+    state.allocate("ns/b", PodRequest(cpu_milli=1000, gpus=4), "n1")  # n1: CPU free, half the GPUs used
+    request = PodRequest(cpu_milli=1000, gpu_milli=500)
+    rows = state.rows(["n0", "n1"])
+    bestfit = bestfit_leftover(state, request, rows, 128_000, 8000)
+    gpu_only = bestfit_leftover(state, request, rows, 128_000, 8000, cpu_weight=0.0)
+    assert np.allclose(bestfit, bestfit_leftover(state, request, rows, 128_000, 8000, cpu_weight=0.5))
+    assert bestfit[0] < bestfit[1]  # BestFit: n0's spent CPU makes it the tighter node
+    assert gpu_only[1] < gpu_only[0]  # GPU alone: n1 has fewer GPUs left
