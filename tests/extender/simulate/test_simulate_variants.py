@@ -87,8 +87,11 @@ def test_gpushare_reaches_its_share_and_keeps_the_rest(percent: int, seed: int) 
     assert Counter(_shape(r) for r in out if r["num_gpu"] == "0") == Counter(
         _shape(r) for r in rows if r["num_gpu"] == "0")
     assert {_shape(r) for r in out} <= {_shape(r) for r in rows}
-    # the sharing pods' share of GPU request lands on the level, within one pod
-    assert _share_of(out, is_sharing) == pytest.approx(percent / 100, abs=0.03)
+    # the sharing pods' share of GPU request lands on the level, within one pod (the largest one drawn: an
+    # 8-GPU pod moves the share by its whole request)
+    gpu = [r for r in out if int(r["num_gpu"])]
+    one_pod = max(gpu_milli(r) for r in gpu) / sum(gpu_milli(r) for r in gpu)
+    assert _share_of(out, is_sharing) == pytest.approx(percent / 100, abs=one_pod + 1e-9)
 
 
 def test_gpushare100_has_only_sharing_gpu_pods() -> None:
