@@ -17,6 +17,11 @@ from webhook.resolve import namespace_rule
 
 DEPLOYMENT_MODE_ANNOTATION = "ome.io/deploymentMode"
 COMPONENTS = ("engine", "decoder", "router")
+# OME's MainContainerName (pkg/constants), the runner's name in every ClusterServingRuntime OME ships. OME v0.1.5
+# merges an InferenceService's runner over the runtime's with a strategic merge in which the container's `name`
+# (no omitempty) is always sent: a runner without a name blanks the container's name and OME's Deployment is
+# invalid ("containers[0].name: Required value"). Where a runner is written, it carries this name.
+OME_RUNNER_NAME = "ome-container"
 
 
 def _model_name(patch: PatchBuilder) -> tuple[str, str, list[str]]:
@@ -83,8 +88,10 @@ def admit(patch: PatchBuilder, namespace: str, policy: Policy) -> list[str]:
                 raise InvalidValue(f"spec.{component}.worker.size: {worker_size!r:.80} must be a whole number of at least 1", f"spec.{component}.worker.size")
             for role in ("leader", "worker"):
                 components.gpus(patch, path + (role, "runner", "resources"), gpu_count, defaults.gpu_resource, rule, namespace)
+                _name_runner(patch, path + (role, "runner"))
         else:
             components.gpus(patch, path + ("runner", "resources"), gpu_count, defaults.gpu_resource, rule, namespace)
+            _name_runner(patch, path + ("runner",))
 
     if legacy_only:
         components.replicas(patch, ("spec", "predictor"), defaults.replicas)
@@ -95,6 +102,11 @@ def admit(patch: PatchBuilder, namespace: str, policy: Policy) -> list[str]:
     if runtime_name is not None:
         patch.set_default(("metadata", "labels", constants.RUNTIME_LABEL), runtime_name)
     return warnings
+
+
+def _name_runner(patch: PatchBuilder, runner: tuple) -> None:
+    if mapping_at(patch, runner) is not None:
+        patch.set_default(runner + ("name",), OME_RUNNER_NAME)
 
 
 def deployment_mode(patch: PatchBuilder) -> str:

@@ -44,8 +44,8 @@ ADMITTED = [
     pytest.param(isvc(OME, {"model": {"name": "llama-3-1-8b-instruct"}}), ("spec", "engine", "runner", "resources"), GPU1,
                  {"infergate.io/model": "llama-3.1-8b-instruct"}, "(OME's spelling, dots as dashes)", id="ome: dashed model name resolves"),
     pytest.param(isvc(OME, {"model": {"name": "deepseek-r1"}, "runtime": {"name": "srt-deepseek-rdma"}}), ("spec", "engine"),
-                 {"minReplicas": 1, "maxReplicas": 1, "annotations": H100, "worker": {"size": 1, "runner": {"resources": GPU8}},
-                  "leader": {"runner": {"resources": GPU8}}}, {"infergate.io/runtime": "srt-deepseek-rdma"}, "kept as OME's own",
+                 {"minReplicas": 1, "maxReplicas": 1, "annotations": H100, "worker": {"size": 1, "runner": {"name": "ome-container", "resources": GPU8}},
+                  "leader": {"runner": {"name": "ome-container", "resources": GPU8}}}, {"infergate.io/runtime": "srt-deepseek-rdma"}, "kept as OME's own",
                  id="ome: OME's multi-node runtime, the policy model's shape"),
     pytest.param(isvc(OME, {"model": {"name": "gpt-9"}}), ("spec", "engine"), {"minReplicas": 1, "maxReplicas": 1},
                  {}, "spec.model.name: gpt-9 is not an infergate model: kept as OME's own; infergate applied no catalogue settings",
@@ -114,3 +114,17 @@ def test_own_model_gpus_still_capped(policy):
     obj = isvc(OME, {"model": {"name": "gpt-9"}, "engine": {"runner": {"resources": {"limits": {"nvidia.com/gpu": "16"}}}}})
     decision, _ = admit(policy, obj)
     assert not decision.allowed and "more than the 8" in decision.message
+
+
+@pytest.mark.parametrize(("runner", "name"), [
+    pytest.param(None, "ome-container", id="runner written by infergate: OME's container name"),
+    pytest.param({"resources": {"limits": {"nvidia.com/gpu": "1"}}}, "ome-container", id="the user's nameless runner"),
+    pytest.param({"name": "my-runner"}, "my-runner", id="the user's name wins"),
+])
+def test_ome_runner_carries_a_name(policy, runner, name):
+    # OME v0.1.5 merges the runner over its runtime's with the name always sent: a nameless runner blanks it.
+    spec = {"model": {"name": "llama-3-1-8b-instruct"}, "runtime": {"name": "srt-llama-3-1-8b-instruct"}}
+    if runner is not None:
+        spec["engine"] = {"runner": runner}
+    decision, admitted = admit(policy, isvc(OME, spec))
+    assert decision.allowed and admitted["spec"]["engine"]["runner"]["name"] == name
