@@ -111,6 +111,17 @@ class ResourceList(Strict):
     limits: dict[str, str] = Field(default_factory=dict)
 
 
+class PlatformRuntimes(Strict):
+    """The serving platform's own runtime object that runs this runtime's engine, per API group. An
+    InferenceService names the platform's object in its runtime field; infergate writes these names there."""
+
+    kserve: Name | None = Field(None, description="a KServe ServingRuntime or ClusterServingRuntime (one pod)")
+    kserve_multi_node: Name | None = Field(
+        None, alias="kserveMultiNode", description="KServe's runtime for a predictor with a workerSpec"
+    )
+    ome: Name | None = Field(None, description="an OME ClusterServingRuntime or ServingRuntime")
+
+
 class RuntimeSpec(Strict):
     container_name: Name = Field(constants.DEFAULT_CONTAINER_NAME, alias="containerName")
     image: str = Field(min_length=1)
@@ -129,6 +140,7 @@ class RuntimeSpec(Strict):
     # Only what an admin writes here ever reaches the pod: the webhook adds no privileges of its own.
     security_context: dict[str, Any] | None = Field(None, alias="securityContext")
     disabled: bool = False
+    platform_runtimes: PlatformRuntimes = Field(default_factory=PlatformRuntimes, alias="platformRuntimes")
 
 
 class PolicyObject(Strict):

@@ -119,3 +119,21 @@ def test_check_policy_cli(tmp_path, capsys):
     assert main(["check-policy", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert "broken.yaml: not valid YAML" in err and "problem(s)" in err
+
+
+@pytest.mark.parametrize(("platform_runtimes", "problem"), [
+    pytest.param("{kserve: Not_A_Name}", "spec.platformRuntimes.kserve", id="not a Kubernetes name"),
+    pytest.param("{knative: x}", "spec.platformRuntimes.knative", id="unknown API group"),
+    pytest.param("[kserve-huggingfaceserver]", "spec.platformRuntimes", id="not a mapping"),
+])
+def test_platform_runtimes_are_checked(tmp_path, platform_runtimes, problem):
+    runtime = RUNTIME + f"  platformRuntimes: {platform_runtimes}\n"
+    problems = problems_of(write(tmp_path, **{"cluster.yaml": CLUSTER, "runtime.yaml": runtime}))
+    assert any(problem in p for p in problems), problems
+
+
+def test_platform_runtimes_load(tmp_path):
+    runtime = RUNTIME + "  platformRuntimes: {kserve: my-runtime, ome: srt-tiny}\n"
+    policy = load_policy(write(tmp_path, **{"cluster.yaml": CLUSTER, "runtime.yaml": runtime}))
+    assert policy.runtimes["tiny"].spec.platform_runtimes.ome == "srt-tiny"
+    assert load_policy(SHIPPED_POLICY_DIR).runtimes["vllm"].spec.platform_runtimes.kserve == "kserve-huggingfaceserver"

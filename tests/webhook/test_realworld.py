@@ -21,6 +21,16 @@ from webhook.pod.serving import shell_script
 from webhook.review import AdmissionRequest, GroupVersionKind
 
 REALWORLD = Path(__file__).parent / "realworld"
+# The one documented rewrite of a user's field: an InferenceService runtime field naming a policy Runtime becomes
+# the platform's runtime that Runtime's platformRuntimes names (docs/webhook.md, InferenceServices).
+RUNTIME_FIELDS = {("spec", "predictor", "model", "runtime"), ("spec", "runtime", "name")}
+
+
+def _platform_names(name: Any) -> set[str]:
+    from policies import SHIPPED_POLICY_DIR, load_policy
+
+    runtime = load_policy(SHIPPED_POLICY_DIR).runtimes.get(name) if isinstance(name, str) else None
+    return {v for v in runtime.spec.platform_runtimes.model_dump().values() if v} if runtime else set()
 LWS = "leaderworkerset.sigs.k8s.io"
 TRAINING = {"jobset-train.yaml", "pytorchjob.yaml"}
 
@@ -109,6 +119,8 @@ def assert_no_user_field_lost(original: dict, admitted: dict) -> None:
     for path, value in leaves(original):
         if "containers" in path or "initContainers" in path or value is None:
             continue  # containers are compared one by one below (ours may be among them); null is absent in Kubernetes
+        if path in RUNTIME_FIELDS and at(admitted, path) in _platform_names(value):
+            continue
         assert at(admitted, path) == value, f"{'.'.join(map(str, path))} changed"
     for key in ("containers", "initContainers"):
         ours = by_name((admitted.get("spec") or {}).get(key) or [])

@@ -41,10 +41,10 @@ def replicas(patch: PatchBuilder, component: Path, bounds: ReplicaBounds) -> Non
     patch.set_default(component + ("maxReplicas",), max(bounds.max, low, 1))
 
 
-def gpus(patch: PatchBuilder, resources: Path, count: int, resource: str, rule: NamespaceRule, namespace: str) -> int:
+def gpus(patch: PatchBuilder, resources: Path, count: int | None, resource: str, rule: NamespaceRule, namespace: str) -> int:
     """Default the GPU requests and limits of one container's resources; return the count in force.
 
-    Another vendor's GPUs in the resources are left as they are (and count against the cap); a request that
+    `count` None: no default (a model infergate does not know; GPUs as the object asks). Another vendor's GPUs in the resources are left as they are (and count against the cap); a request that
     differs from the limit is refused, as Kubernetes would refuse the pods."""
     mapping_at(patch, resources)
     amounts: dict[str, dict[str, int]] = {}
@@ -64,6 +64,8 @@ def gpus(patch: PatchBuilder, resources: Path, count: int, resource: str, rule: 
     used = other or resource
     kinds = amounts.get(used, {})
     effective = kinds.get("limits", kinds.get("requests", count))
+    if effective is None:
+        return 0
     if effective > rule.max_gpus_per_pod:
         raise AdmissionDenied(
             f"{dotted(resources)}: {effective} {used} per pod is more than the {rule.max_gpus_per_pod} "

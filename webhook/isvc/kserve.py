@@ -10,8 +10,9 @@ as a warning: KServe downloads the predictor's), else the one whose storageUri t
 ad-hoc model built from the predictor's modelFormat and storageUri (or `--model_id` for KServe's Hugging Face
 server), which only namespaces allowed every model ("*") may bring.
 
-The runtime is a policy runtime, selected when none is named; KServe's own ClusterServingRuntimes
-(`kserve-huggingfaceserver`, `kserve-huggingfaceserver-multinode`, ...) are kept as named, since KServe runs them.
+`runtime` names a KServe ServingRuntime or ClusterServingRuntime: a policy runtime, named or selected, is written as
+the KServe runtime its `platformRuntimes.kserve` (`kserveMultiNode` for a predictor with a workerSpec) names, or
+left unset for KServe to select by model format; KServe's own names are kept (see webhook.isvc.platform).
 A predictor whose resources ask for no GPU (the user wrote resources, none of them an accelerator) runs on CPU
 and gets none; another vendor's GPUs are left as they are.
 """
@@ -30,14 +31,11 @@ from webhook.pod import values
 from webhook.pod.accelerators import is_accelerator
 from webhook.pod.args import flag_value
 from webhook.pod.values import annotation_field
-from webhook.resolve import namespace_rule, resolve_model, resolve_runtime
+from webhook.isvc.platform import resolve_platform_runtime
+from webhook.resolve import namespace_rule, resolve_model
 
 PREDICTOR = ("spec", "predictor")
 MODEL = PREDICTOR + ("model",)
-# KServe's own ClusterServingRuntimes are all named kserve-* (config/runtimes of KServe v0.15:
-# kserve-huggingfaceserver, kserve-huggingfaceserver-multinode, kserve-sklearnserver, kserve-tritonserver, ...):
-# names KServe resolves, not infergate.
-KSERVE_RUNTIME_PREFIX = "kserve-"
 # The per-framework predictor fields of KServe's older API.
 FRAMEWORK_FIELDS = ("sklearn", "xgboost", "lightgbm", "tensorflow", "pytorch", "triton", "onnx", "pmml", "paddle", "huggingface")
 
@@ -167,15 +165,14 @@ def admit(patch: PatchBuilder, namespace: str, policy: Policy) -> list[str]:
     if model is None:
         return warnings
     requested = _string_at(patch, MODEL + ("runtime",))
-    if isinstance(requested, str) and requested.startswith(KSERVE_RUNTIME_PREFIX) and requested not in policy.runtimes:
-        runtime_name = requested
-        warnings.append(f"spec.predictor.model.runtime: {requested} is KServe's own ClusterServingRuntime: kept; "
-                        "infergate defaults only resources and replicas")
-    else:
-        runtime, selection = resolve_runtime(policy, rule, namespace, model, requested, "spec.predictor.model.runtime", model_field)
-        warnings += selection
-        runtime_name = runtime.name
-        patch.set(MODEL + ("runtime",), runtime_name)
+    multi_node = mapping_at(patch, PREDICTOR + ("workerSpec",)) is not None or model.spec.multi_node is not None
+    runtime, target, selection = resolve_platform_runtime(
+        policy, rule, namespace, model, requested, "spec.predictor.model.runtime", model_field, "kserve", multi_node,
+        remembered=patch.get(("metadata", "labels", constants.RUNTIME_LABEL)))
+    warnings += selection
+    if target is not None:
+        patch.set(MODEL + ("runtime",), target)
+    runtime_name = runtime.name if runtime is not None else target
     defaults = policy.cluster.spec.defaults
     components.replicas(patch, PREDICTOR, defaults.replicas)
     mapping_at(patch, MODEL + ("resources",))
@@ -189,5 +186,6 @@ def admit(patch: PatchBuilder, namespace: str, policy: Policy) -> list[str]:
             patch.set_default(PREDICTOR + ("workerSpec", "tensorParallelSize"), gpus)
     if model.name in policy.models:
         patch.set_default(("metadata", "labels", constants.MODEL_LABEL), model.name)
-    patch.set_default(("metadata", "labels", constants.RUNTIME_LABEL), runtime_name)
+    if runtime_name is not None:
+        patch.set_default(("metadata", "labels", constants.RUNTIME_LABEL), runtime_name)
     return warnings

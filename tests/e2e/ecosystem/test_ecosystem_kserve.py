@@ -33,9 +33,6 @@ def _serve(stack: InfergateStack, name: str, file: str) -> list[dict]:
         raise AssertionError(f"{exc}\n{describe(cluster, NAMESPACE, ISVC, name)}") from exc
 
 
-@pytest.mark.xfail(reason="needs webhook-eco: infergate sets spec.predictor.model.runtime to its own runtime name "
-                          "'vllm', which is no KServe ServingRuntime; KServe's controller then reports 'No ServingRuntimes "
-                          "or ClusterServingRuntimes with the name: vllm' and creates no Deployment", strict=False)
 def test_llm_by_storage_uri_runs_as_a_raw_deployment_with_its_gpu(stack: InfergateStack) -> None:
     cluster = stack.cluster
     try:

@@ -37,12 +37,6 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfergateStack]:
         yield stack
 
 
-OME_NAMES = pytest.mark.xfail(
-    reason="needs webhook-eco: infergate denies OME InferenceServices that name OME's own ClusterBaseModel and "
-           "ClusterServingRuntime (\"spec.model.name: unknown model 'llama-3-1-8b-instruct'\", \"spec.runtime.name: "
-           "unknown runtime 'srt-deepseek-rdma'\")", strict=False)
-
-
 def leader_with_its_volumes(path: str) -> dict[str, Any]:
     """OME v0.1.5's srt-deepseek-rdma mounts dshm and devinf into the leader's runner without declaring them for
     the leader (only the worker has them), so LeaderWorkerSet's StatefulSet for it is invalid whoever admits it.
@@ -108,7 +102,6 @@ def test_ome_alone_makes_the_workloads_of_its_samples(stack: InfergateStack) -> 
             delete_and_wait(cluster, namespace, ISVC, name, f"ome.io/inferenceservice={name}", timeout=90)
 
 
-@OME_NAMES
 def test_single_gpu_model_and_router(stack: InfergateStack) -> None:
     name = "llama-3-1-8b-instruct"
     try:
@@ -121,7 +114,6 @@ def test_single_gpu_model_and_router(stack: InfergateStack) -> None:
         cleanup(stack, name)
 
 
-@OME_NAMES
 def test_prefill_decode_disaggregated(stack: InfergateStack) -> None:
     name = "llama-3-1-70b-instruct-pd"
     try:
@@ -136,7 +128,6 @@ def test_prefill_decode_disaggregated(stack: InfergateStack) -> None:
         cleanup(stack, name)
 
 
-@OME_NAMES
 def test_multi_node_model_is_one_gang_on_its_product_in_one_rack(stack: InfergateStack) -> None:
     cluster = stack.cluster
     name = "deepseek-r1"

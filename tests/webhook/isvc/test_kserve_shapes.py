@@ -39,15 +39,15 @@ HF = {"name": "huggingface"}
 HANDLED = [
     # (spec, annotations, expected model (without runtime/resources), expected runtime, GPUs or None for CPU)
     pytest.param({"predictor": {"model": {"modelFormat": HF, "args": ["--model_name=llama3", "--model_id=meta-llama/Llama-3.1-8B-Instruct"]}}},
-                 None, "vllm", GPU1, id="KServe docs: --model_id, no storageUri"),
+                 None, "kserve-huggingfaceserver", GPU1, id="KServe docs: --model_id, no storageUri"),
     pytest.param({"predictor": {"model": {"modelFormat": HF, "storageUris": [{"uri": "hf://meta-llama/Llama-3.1-8B-Instruct", "mountPath": "/mnt/models"}]}}},
-                 None, "vllm", GPU1, id="storageUris"),
+                 None, "kserve-huggingfaceserver", GPU1, id="storageUris"),
     pytest.param({"predictor": {"model": {"modelFormat": HF, "storageUri": "https://example.com/models/tiny-llama.tar.gz"}}},
-                 None, "vllm", GPU1, id="https://"),
+                 None, "kserve-huggingfaceserver", GPU1, id="https://"),
     pytest.param({"predictor": {"model": {"modelFormat": HF, "storageUri": "oci://quay.io/example/llama-3-8b:v1"}}},
-                 None, "vllm", GPU1, id="oci:// image (modelcar)"),
+                 None, "kserve-huggingfaceserver", GPU1, id="oci:// image (modelcar)"),
     pytest.param({"predictor": {"model": {"modelFormat": HF, "storageUri": "oci+native://quay.io/example/llama-3-8b:v1"}}},
-                 None, "vllm", GPU1, id="oci+native://"),
+                 None, "kserve-huggingfaceserver", GPU1, id="oci+native://"),
     pytest.param({"predictor": {"model": {"modelFormat": HF, "runtime": "kserve-huggingfaceserver", "storageUri": "hf://Qwen/Qwen2.5-0.5B-Instruct"}}},
                  None, "kserve-huggingfaceserver", GPU1, id="KServe's own runtime name"),
     pytest.param({"predictor": {"model": {"modelFormat": HF, "runtime": "kserve-huggingfaceserver-multinode", "storageUri": "pvc://llama-70b/model"}}},
@@ -56,10 +56,10 @@ HANDLED = [
                  None, "kserve-vllm", GPU1, id="an older KServe runtime name"),
     pytest.param({"predictor": {"model": {"modelFormat": HF, "storageUri": "hf://distilbert/distilbert-base-uncased",
                                            "resources": {"limits": {"cpu": "1", "memory": "2Gi"}, "requests": {"cpu": "1", "memory": "2Gi"}}}}},
-                 None, "vllm", None, id="CPU resources: no GPU added"),
+                 None, "kserve-huggingfaceserver", None, id="CPU resources: no GPU added"),
     pytest.param({"predictor": {"model": {"modelFormat": HF, "storageUri": "hf://meta-llama/Llama-3.1-8B-Instruct",
                                            "resources": {"limits": {"amd.com/gpu": "1"}}}}},
-                 None, "vllm", {"limits": {"amd.com/gpu": "1"}}, id="AMD GPU: no nvidia.com/gpu"),
+                 None, "kserve-huggingfaceserver", {"limits": {"amd.com/gpu": "1"}}, id="AMD GPU: no nvidia.com/gpu"),
 ]
 
 
