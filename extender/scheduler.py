@@ -156,9 +156,11 @@ class Scheduler:
         self.coordinator.templates[describer] = template
 
     # ------------------------------------------------------------------------------------------ prioritize
-    def prioritize(self, pod: dict[str, Any], names: list[str]) -> Prioritized:
+    def prioritize(self, pod: dict[str, Any], names: list[str], gpu_pods: bool = True) -> Prioritized:
+        """Scores 0-10 per name. gpu_pods=False: a pod with GPUs scores 0 everywhere (it is ranked by the call
+        for GPU pods; this one serves the score-only entry that sees every pod)."""
         read = self.read(pod)
-        if isinstance(read, str):
+        if isinstance(read, str) or (not gpu_pods and read[1].wants_gpu):
             return Prioritized(names, np.zeros(len(names), dtype=np.int64))
         # Pods without GPUs are scored too: where they go decides whether a node's GPUs stay usable.
         facts, request = read

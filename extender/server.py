@@ -43,7 +43,10 @@ from policies.loader import Policy
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a Nodes-shaped call carries every candidate Node object
-VERBS = ("filter", "prioritize", "bind", "preempt")
+# prioritize-without-gpus: the scheduler profile's second, score-only extender entry, which kube-scheduler calls
+# for every pod; pods with GPUs are the first entry's (filter, prioritize, bind, preempt by managedResources), so
+# here they score 0 everywhere and only pods without GPUs are ranked. They are bound by kube-scheduler itself.
+VERBS = ("filter", "prioritize", "bind", "preempt", "prioritize-without-gpus")
 
 
 class ExtenderMetrics:
@@ -91,6 +94,7 @@ class ExtenderServer:
         self.scaffold.companions["maintain"] = self.maintain
         self._verbs: dict[str, Callable[[bytes], Awaitable[Answer]]] = {
             "filter": self._filter, "prioritize": self._prioritize, "bind": self._bind, "preempt": self._preempt,
+            "prioritize-without-gpus": self._prioritize_without_gpus,
         }
         for verb in VERBS:
             self.scaffold.route("POST", f"/{verb}", self._endpoint(verb))
@@ -163,6 +167,11 @@ class ExtenderServer:
     async def _prioritize(self, body: bytes) -> Answer:
         args: ExtenderArgs = self._parse(ExtenderArgs, body)
         answer = self.scheduler.prioritize(args.Pod, args.candidate_names())
+        return host_priorities(answer.names, answer.scores), answer.result
+
+    async def _prioritize_without_gpus(self, body: bytes) -> Answer:
+        args: ExtenderArgs = self._parse(ExtenderArgs, body)
+        answer = self.scheduler.prioritize(args.Pod, args.candidate_names(), gpu_pods=False)
         return host_priorities(answer.names, answer.scores), answer.result
 
     async def _bind(self, body: bytes) -> Answer:

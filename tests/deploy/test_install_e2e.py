@@ -13,8 +13,8 @@ output). tests/deploy/test_helm_e2e.py covers what only Helm does (upgrade, unin
   kube-scheduler and the extender need.
 - kube-scheduler runs with deploy/base/scheduler/kube-scheduler-config.yaml (only the extender's address and CA
   changed) as the infergate-scheduler ServiceAccount with only our RBAC: it wins the Lease, serves the probe
-  paths the Deployment uses and authenticated /metrics, sends every pod (GPU, fractional and CPU-only) to the
-  extender (a stub, over TLS with the overlay's certificate).
+  paths the Deployment uses and authenticated /metrics, sends GPU and fractional pods to the extender to filter,
+  rank and bind, and every pod to its score-only entry (a stub, over TLS with the overlay's certificate).
 - The same, with the real `infergate extender` beside it as the Deployment runs it (same account, policy from
   the rendered ConfigMap): pods get placed and nothing is forbidden.
 
@@ -269,7 +269,7 @@ class StubExtender:
         if path == "/filter":
             return {"NodeNames": body.get("NodeNames"), "FailedNodes": {}, "FailedAndUnresolvableNodes": {},
                     "Error": ""}
-        if path == "/prioritize":
+        if path in ("/prioritize", "/prioritize-without-gpus"):
             return [{"Host": name, "Score": 0} for name in body.get("NodeNames") or []]
         if path == "/bind":
             binding = {"apiVersion": "v1", "kind": "Binding", "metadata": {"name": body["PodName"]},
@@ -306,9 +306,9 @@ class Scheduler:
     def start(self, extender_port: int) -> Component:
         self.runs += 1
         config = yaml.safe_load((DEPLOY / "base" / "scheduler" / "kube-scheduler-config.yaml").read_text())
-        [ext] = config["extenders"]
-        ext["urlPrefix"] = f"https://127.0.0.1:{extender_port}"
-        ext["tlsConfig"]["caFile"] = str(self.tls / "ca.crt")
+        for ext in config["extenders"]:
+            ext["urlPrefix"] = f"https://127.0.0.1:{extender_port}"
+            ext["tlsConfig"]["caFile"] = str(self.tls / "ca.crt")
         config["clientConnection"] = {"kubeconfig": str(self.kubeconfig)}
         config_file = self.work / f"config-{self.runs}.yaml"
         config_file.write_text(yaml.safe_dump(config))
@@ -436,7 +436,7 @@ def test_kube_scheduler_leads_and_serves_the_probe_paths(
     assert scheduler.forbidden() == [], "kube-scheduler lacks a permission"
 
 
-def test_kube_scheduler_sends_every_pod_to_the_extender(
+def test_kube_scheduler_sends_gpu_pods_to_the_extender_and_every_pod_to_its_ranking(
     cluster: LocalCluster, scheduler: Scheduler, self_signed: SelfSigned, gpu_nodes: list[str]
 ) -> None:
     extender = StubExtender(cluster, self_signed.tls / "tls.crt", self_signed.tls / "tls.key")
@@ -450,10 +450,12 @@ def test_kube_scheduler_sends_every_pod_to_the_extender(
         scheduler.stop()
         extender.close()
 
-    # no managedResources: every pod of the profile goes through filter, prioritize and bind of the extender,
-    # a pod without GPUs too (where it lands decides whether a node's GPUs stay usable).
+    # pods with GPUs go through filter, prioritize and bind of the extender; every pod, the one without GPUs
+    # too, is ranked by its score-only entry (where it lands decides whether a node's GPUs stay usable), and
+    # kube-scheduler binds the pod without GPUs itself.
     for verb in ("filter", "prioritize", "bind"):
-        assert extender.pods_seen(verb) == {"whole-gpu", "half-gpu", "cpu-only"}, verb
+        assert extender.pods_seen(verb) == {"whole-gpu", "half-gpu"}, verb
+    assert extender.pods_seen("prioritize-without-gpus") == {"whole-gpu", "half-gpu", "cpu-only"}
     # nodeCacheCapable: node names, not Node objects.
     filters = [body for path, body in extender.calls if path == "/filter"]
     assert all(body.get("NodeNames") and not body.get("Nodes") for body in filters)

@@ -353,7 +353,7 @@ def test_scheduler_configuration(base: Manifest, policy) -> None:
     assert config["percentageOfNodesToScore"] == 100
     # The webhook sets the policy's scheduler name on pods; this profile must be the one that takes them.
     assert [p["schedulerName"] for p in config["profiles"]] == [policy.cluster.spec.defaults.scheduler_name]
-    [extender] = config["extenders"]
+    extender, ranker = config["extenders"]
     assert {k: extender[k] for k in ("filterVerb", "prioritizeVerb", "preemptVerb", "bindVerb")} == {
         "filterVerb": "filter", "prioritizeVerb": "prioritize", "preemptVerb": "preempt", "bindVerb": "bind"}
     # one step of the extender's 0-10 (x10 x weight) outweighs kube-scheduler's resource scoring (0-100), so
@@ -369,9 +369,14 @@ def test_scheduler_configuration(base: Manifest, policy) -> None:
     assert extender["enableHTTPS"] is True
     assert urlsplit(extender["urlPrefix"]).scheme == "https"
     assert set(extender["tlsConfig"]) == {"caFile"}, "verify the extender with the CA; never insecure"
-    # every pod of the profile comes to the extender (a pod without GPUs can strand a node's GPUs); the share
-    # resource no node advertises is kube-scheduler's to ignore
-    assert "managedResources" not in extender
+    # pods with GPUs (whole or shares) are the first entry's, which binds them; the share resource no node
+    # advertises is kube-scheduler's to ignore
+    assert {r["name"] for r in extender["managedResources"]} == {constants.GPU_RESOURCE, constants.GPU_SHARE_RESOURCE}
+    # every pod is ranked by the score-only second entry on the same extender (a pod without GPUs can strand a
+    # node's GPUs), which neither filters nor binds, with the same weight
+    assert ranker["urlPrefix"] == extender["urlPrefix"] and ranker["tlsConfig"] == extender["tlsConfig"]
+    assert ranker["prioritizeVerb"] == "prioritize-without-gpus" and ranker["weight"] == extender["weight"]
+    assert not {"filterVerb", "bindVerb", "preemptVerb", "managedResources"} & set(ranker)
     assert fit["args"]["ignoredResources"] == [constants.GPU_SHARE_RESOURCE]
     assert policy.cluster.spec.defaults.gpu_resource == constants.GPU_RESOURCE
 
