@@ -19,7 +19,7 @@ One run, on this machine:
      managedResources, percentageOfNodesToScore 100);
    - `plain gpu`: the same pods, the same configuration without the extender;
    - `ext cpu` and `plain cpu`: pods without GPUs, with and without the extender configured (managedResources
-     keeps them away from the extender, so they must be as fast).
+     keeps them off the extender's filter and bind; its score-only entry still ranks them).
    Throughput is (pods - 1) / (last binding - first binding), so the scheduler's start-up is not counted.
    Between phases every pod is deleted and the extender must report no GPU allocated.
 4. Reports pods/s per phase, the ratio with/without the extender, and where the time goes: kube-scheduler's
