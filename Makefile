@@ -10,7 +10,6 @@ INSTALLED := $(VENV)/.installed
 # project and its tests need.
 setup: $(INSTALLED)
 	bash devcluster/build.sh
-	bash devcluster/build-helm.sh
 	bash devcluster/install-chromium.sh
 
 $(INSTALLED): pyproject.toml

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # Build the local control plane (etcd, kube-apiserver, kube-scheduler, kube-controller-manager, kwok) and the
-# ecosystem controllers the end-to-end tests run (LeaderWorkerSet, JobSet, KServe, OME) from the Go modules pinned
+# ecosystem controllers the end-to-end tests run (LeaderWorkerSet, JobSet, KServe, OME) and helm (for the chart's
+# tests) from the Go modules pinned
 # in devcluster/go/*/go.{mod,sum}, into a cache outside the work tree:
 #
 #   ${INFERGATE_CACHE:-~/.cache/infergate}/k8s-<kubernetes version>/bin/    the control plane
 #   ${INFERGATE_CACHE:-~/.cache/infergate}/<controller>-<version>/bin/      one directory per controller
+#   ${INFERGATE_CACHE:-~/.cache/infergate}/helm-<version>/bin/               helm
 #
-#   build.sh                     everything: the control plane, then every controller
+#   build.sh                     everything: the control plane, every controller, helm
 #   build.sh controlplane        the control plane only
-#   build.sh lws jobset ...      these targets only (controlplane, lws, jobset, kserve, ome)
+#   build.sh lws jobset ...      these targets only (controlplane, lws, jobset, kserve, ome, helm)
 #
 # Idempotent: a target whose binaries are there with a stamp matching its pinned modules is not rebuilt. Each
 # target has its own lock, so two builds of the same target never run at once while different ones may.
@@ -166,11 +168,33 @@ controller() {
   build_target "$1" "$cache_root/$1-$controller_version" "$stamp" build_controller "$(controller_binary "$1")"
 }
 
+# --- helm (for the chart's tests) ---------------------------------------------------------------------------
+helm_version="$(pinned helm helm.sh/helm/v3)"
+
+build_helm() {
+  local staging="$1" client_go k8s_minor ldflags pkg
+  # The ldflags helm's own Makefile sets: its version, and the Kubernetes version `helm template` and `helm lint`
+  # assume without a cluster (from its client-go v0.X.Y: 1.X; left unset it is 1.20, older than charts allow).
+  client_go="$(cd "$modules/helm" && "$go_cmd" list -m -f '{{.Version}}' k8s.io/client-go)"
+  k8s_minor="$(echo "$client_go" | cut -d. -f2)"
+  ldflags="-s -w -X helm.sh/helm/v3/internal/version.version=$helm_version"
+  for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$k8s_minor"
+  done
+  (cd "$modules/helm" && timed "building helm $helm_version" \
+    "$go_cmd" build -ldflags="$ldflags" -o "$staging/helm" helm.sh/helm/v3/cmd/helm)
+}
+
+helm() {
+  build_target helm "$cache_root/helm-$helm_version" \
+    "$(stamp_of "helm=$helm_version" "$modules/helm"/go.mod "$modules/helm"/go.sum)" build_helm helm
+}
+
 # --- main -------------------------------------------------------------------------------------------------
-if [[ $# -eq 0 ]]; then targets=(controlplane "${controllers[@]}"); else targets=("$@"); fi
+if [[ $# -eq 0 ]]; then targets=(controlplane "${controllers[@]}" helm); else targets=("$@"); fi
 for target in "${targets[@]}"; do
-  if [[ "$target" != controlplane && -z "${controller_module[$target]:-}" ]]; then
-    log "error: unknown target '$target' (known: controlplane ${controllers[*]})"
+  if [[ "$target" != controlplane && "$target" != helm && -z "${controller_module[$target]:-}" ]]; then
+    log "error: unknown target '$target' (known: controlplane ${controllers[*]} helm)"
     exit 2
   fi
 done
@@ -180,6 +204,7 @@ total_start=$SECONDS
 controlplane_bin=""
 for target in "${targets[@]}"; do
   if [[ "$target" == controlplane ]]; then controlplane_bin="$(controlplane)"; echo "$controlplane_bin"
+  elif [[ "$target" == helm ]]; then helm
   else controller "$target"; fi
 done
 log "done in $((SECONDS - total_start))s"

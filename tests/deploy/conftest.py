@@ -49,13 +49,13 @@ def infergate_path() -> Path:
 
 
 def helm_path() -> Path:
-    """helm, built by devcluster/build-helm.sh (`make setup`) from the version pinned in devcluster/go/helm."""
+    """helm, built by devcluster/build.sh helm (`make setup`) from the version pinned in devcluster/go/helm."""
     go_mod = (REPO / "devcluster" / "go" / "helm" / "go.mod").read_text()
     version = re.search(r"^\s*helm\.sh/helm/v3 (v\S+)", go_mod, re.MULTILINE)
     assert version, "devcluster/go/helm/go.mod pins no helm.sh/helm/v3"
     path = Path(os.environ.get("INFERGATE_HELM") or cache_root() / f"helm-{version[1]}" / "bin" / "helm")
     if not os.access(path, os.X_OK):
-        message = f"{path} is missing; `make setup` builds it (devcluster/build-helm.sh)"
+        message = f"{path} is missing; `make setup` builds it (devcluster/build.sh helm)"
         if required():
             pytest.fail(f"INFERGATE_E2E_REQUIRED is set but {message}", pytrace=False)
         pytest.skip(message)
