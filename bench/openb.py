@@ -138,6 +138,12 @@ def main(argv: list[str] | None = None) -> int:
             verdict = f"{'PASS' if margin > 0 else 'FAIL'} ({margin:+.2f})"
         fmt = lambda f: f"{f[0]:.2f} ±{f[1]:.2f}" if f else "-"  # noqa: E731
         lines.append(f"| {trace} | {' | '.join(row)} | {fmt(best)} | {fmt(fgd)} | {verdict} |")
+    lines += ["", "pods turned away before the allocation reached 90% of its final value (mean per seed): the big",
+              "or pinned pods a policy starves by spending their nodes early", "",
+              f"| trace | {' | '.join(scorers)} |", "|" + " --- |" * (len(scorers) + 1)]
+    for trace in traces:
+        lines.append(f"| {trace} | " + " | ".join(f"{results[(trace, s)]['early_failed_pods']:.1f}" for s in scorers)
+                     + " |")
     lines += ["", "seconds per seed (one process per trace and scorer, two at a time):", "",
               f"| trace | {' | '.join(scorers)} |", "|" + " --- |" * (len(scorers) + 1)]
     for trace in traces:

@@ -6,6 +6,12 @@ part of each GPU too small for one slot of the shape counts. Weighting shapes by
 for them gives the node's expected fragmentation; a good placement raises it as little as possible. Pods
 without GPUs count all free GPU capacity as fragment (they can never use it), which shifts every node by the
 same amount and so only matters for the paper's score quantisation.
+
+`shares_limited_by_host` (infergate's measure; off for the paper's) also asks whether the node can host
+enough pods of a share shape to reach its free GPUs: a share takes one GPU, so with CPU and memory for c more
+such pods only the c largest fitting GPUs are usable, the rest is fragment. A node whose CPU is nearly spent
+strands its free GPUs for shares as surely as a full GPU does; the paper's measure notices only when not even
+one more pod fits.
 """
 
 from __future__ import annotations
@@ -160,6 +166,8 @@ def expected_fragmentation(
     gpu_free: np.ndarray,
     product: np.ndarray,
     memory_free: np.ndarray | None = None,
+    *,
+    shares_limited_by_host: bool = False,
 ) -> np.ndarray:
     """Expected fragmented milli-GPU of each state row (S rows of cpu, (S, G) free GPU milli, product ids)."""
     free = gpu_free.astype(np.int64, copy=False)
@@ -176,7 +184,30 @@ def expected_fragmentation(
         profile.whole[None, :] & (whole_free[:, None] >= profile.slots[None, :]))
     ok &= gpu_ok
     ok &= profile.access[product]
-    if profile.uses_memory and memory_free is not None:
+    use_memory = profile.uses_memory and memory_free is not None
+    if use_memory:
         ok &= memory_free[:, None] >= profile.memory[None, :]
     usable = total[:, None] - below[:, profile.threshold_of]  # free milli a fitting shape could use
+    if shares_limited_by_host and profile.share.any():
+        fitting = free.shape[1] - small.sum(axis=1)  # (S, U): GPUs with at least the threshold free
+        usable = usable.copy()
+        usable[:, profile.share] = _hosted_share_usable(
+            profile, free, fitting, cpu_free, memory_free if use_memory else None)
     return total - (ok * usable) @ profile.weight
+
+
+def _hosted_share_usable(profile: CompiledProfile, free: np.ndarray, fitting: np.ndarray, cpu_free: np.ndarray,
+                         memory_free: np.ndarray | None) -> np.ndarray:
+    """(S, share shapes): free milli on the GPUs more pods of each share shape could reach: the largest of the
+    GPUs it fits on, as many as the node's CPU and memory can host pods of it."""
+    shares = np.flatnonzero(profile.share)
+    # free milli of the k largest GPUs of each row, k = 0..G
+    reach = np.zeros((len(free), free.shape[1] + 1), dtype=np.int64)
+    np.cumsum(-np.sort(-free, axis=1), axis=1, out=reach[:, 1:])
+    gpus = fitting[:, profile.threshold_of[shares]]
+    for need, available in ((profile.cpu[shares], cpu_free), (profile.memory[shares], memory_free)):
+        if available is None:
+            continue
+        hosted = available[:, None] // np.maximum(need, 1)[None, :]
+        gpus = np.where(need[None, :] > 0, np.minimum(gpus, np.maximum(hosted, 0)), gpus)
+    return np.take_along_axis(reach, gpus, axis=1)

@@ -96,11 +96,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _table(results: list[dict[str, Any]]) -> str:
-    lines = [f"{'scorer':<10} {'allocation %':>12} {'failed pods':>12} {'s/seed':>7}   per seed"]
+    lines = [f"{'scorer':<10} {'allocation %':>12} {'failed pods':>12} {'early':>6} {'s/seed':>7}   per seed"]
     for r in results:
         per_seed = " ".join(f"{s['allocation_pct']:.2f}" for s in r["per_seed"])
         lines.append(f"{r['scorer']:<10} {r['allocation_pct']:>12.2f} {r['failed_pods']:>12.1f} "
-                     f"{r['seconds_per_seed']:>7.1f}   {per_seed}")
+                     f"{r['early_failed_pods']:>6.1f} {r['seconds_per_seed']:>7.1f}   {per_seed}")
     return "\n".join(lines)
 
 

@@ -7,8 +7,8 @@ best node for a share depends on which of its GPUs the share lands on.
 - `spread`: kube-scheduler's LeastAllocated over CPU, memory and GPUs, emptiest node first (integer 0-100).
 - `fgd`: the FGD paper's fragmentation gradient descent, as published: the increase in the node's expected
   fragmentation, squashed by a sigmoid into an integer 0-100.
-- `infergate` (the default): the fragmentation gradient with memory-aware pod shapes and BestFit breaking
-  its ties (see `InfergateScorer`).
+- `infergate` (the default): the fragmentation gradient at full precision, with memory-aware pod shapes and
+  shares limited to the GPUs a node can still host, BestFit breaking exact ties (see `InfergateScorer`).
 
 Files: `base` (the protocol), `baseline` (bestfit, spread), `gradient` (the fragmentation gradient and its
 caches), `fgd`, `infergate`.

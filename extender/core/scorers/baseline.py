@@ -8,7 +8,15 @@ from extender.core.cluster import ClusterState
 from extender.core.resources import MILLI_PER_GPU, PodRequest
 from extender.core.scorers.base import Scored
 
-__all__ = ["BestFitScorer", "SpreadScorer"]
+__all__ = ["BestFitScorer", "SpreadScorer", "bestfit_leftover"]
+
+
+def bestfit_leftover(state: ClusterState, request: PodRequest, rows: np.ndarray, max_cpu_milli: int = 128_000,
+                     max_gpu_milli: int = 8 * MILLI_PER_GPU) -> np.ndarray:
+    """BestFit's leftover after placement: half the free CPU share plus half the free GPU share (0 = full)."""
+    cpu_left = state.cpu_free[rows] - request.cpu_milli
+    gpu_left = state.gpu_free[rows].sum(axis=1, dtype=np.int64) - request.total_gpu_milli
+    return 0.5 * cpu_left / max_cpu_milli + 0.5 * gpu_left / max_gpu_milli
 
 
 def _tightest_gpu(free: np.ndarray, milli: int) -> np.ndarray:
@@ -32,9 +40,7 @@ class BestFitScorer:
         """Learns nothing from placements."""
 
     def score(self, state: ClusterState, request: PodRequest, rows: np.ndarray) -> Scored:
-        cpu_left = state.cpu_free[rows] - request.cpu_milli
-        gpu_left = state.gpu_free[rows].sum(axis=1, dtype=np.int64) - request.total_gpu_milli
-        leftover = 0.5 * cpu_left / self.max_cpu_milli + 0.5 * gpu_left / self.max_gpu_milli
+        leftover = bestfit_leftover(state, request, rows, self.max_cpu_milli, self.max_gpu_milli)
         values = np.trunc((1.0 - leftover) * 100.0)
         choice = _tightest_gpu(state.gpu_free[rows], request.gpu_milli) if request.is_fractional else None
         return Scored(rows, values, choice)

@@ -15,10 +15,10 @@ from extender.core.cluster import ClusterState
 from extender.core.fragmentation import CompiledProfile, WorkloadProfile, expected_fragmentation
 from extender.core.resources import MILLI_PER_GPU, PodRequest
 
-__all__ = ["FragmentationCache", "FragmentationDelta", "bestfit_leftover", "fgd_quantise", "fragmentation_delta"]
+__all__ = ["FragmentationCache", "FragmentationDelta", "after_whole", "fgd_quantise", "fragmentation_delta"]
 
 
-def _after_whole(free: np.ndarray, gpus: int) -> np.ndarray:
+def after_whole(free: np.ndarray, gpus: int) -> np.ndarray:
     """Free GPU milli after taking `gpus` fully free GPUs on each row (which ones doesn't matter here)."""
     after = free.copy()
     full = free >= MILLI_PER_GPU
@@ -73,8 +73,9 @@ class FragmentationCache:
     extender gains the same for repeated prioritize calls.
     """
 
-    def __init__(self, profile: WorkloadProfile) -> None:
+    def __init__(self, profile: WorkloadProfile, *, shares_limited_by_host: bool = False) -> None:
         self.profile = profile
+        self.shares_limited_by_host = shares_limited_by_host
         self._compiled: CompiledProfile | None = None
         self._state_id = -1
         self._version = np.zeros(0, dtype=np.int64)
@@ -103,11 +104,17 @@ class FragmentationCache:
         self._fit(state)
         stale = rows[self._version[rows] != state.version[rows]]
         if len(stale):
-            self._value[stale] = expected_fragmentation(
+            self._value[stale] = self.fragmentation(
                 compiled, state.cpu_free[stale], state.gpu_free[stale], state.product[stale],
                 state.memory_free[stale])
             self._version[stale] = state.version[stale]
         return self._value[rows]
+
+    def fragmentation(self, compiled: CompiledProfile, cpu_free: np.ndarray, gpu_free: np.ndarray,
+                      product: np.ndarray, memory_free: np.ndarray) -> np.ndarray:
+        """The measure this cache keeps (see `expected_fragmentation`)."""
+        return expected_fragmentation(compiled, cpu_free, gpu_free, product, memory_free,
+                                      shares_limited_by_host=self.shares_limited_by_host)
 
     def delta_entry(self, state: ClusterState, request: PodRequest) -> _DeltaEntry:
         self.compiled(state)
@@ -154,7 +161,7 @@ def _compute_delta(
         pos, gpu = _share_candidates(free, request.gpu_milli)
         after_free = free[pos]
         after_free[np.arange(len(pos)), gpu] -= request.gpu_milli
-        after_each = expected_fragmentation(compiled, cpu_after[pos], after_free, product[pos], memory_after[pos])
+        after_each = cache.fragmentation(compiled, cpu_after[pos], after_free, product[pos], memory_after[pos])
         increase_each = after_each - before[pos]
         value = share_value(increase_each, pos, gpu) if share_value else -increase_each
         _, choice = _best_per_row(pos, gpu, value, len(rows))
@@ -163,8 +170,8 @@ def _compute_delta(
         lookup[pos, gpu] = increase_each
         increase = lookup[np.arange(len(rows)), np.maximum(choice, 0)]
         return increase, choice
-    after_free = _after_whole(free, request.gpus) if request.gpus else free
-    after = expected_fragmentation(compiled, cpu_after, after_free, product, memory_after)
+    after_free = after_whole(free, request.gpus) if request.gpus else free
+    after = cache.fragmentation(compiled, cpu_after, after_free, product, memory_after)
     return after - before, np.full(len(rows), -1, dtype=np.int64)
 
 
@@ -199,12 +206,3 @@ def fgd_quantise(increase: np.ndarray) -> np.ndarray:
     in the same direction all get the same score, and a tie-break then decides among them.
     """
     return np.trunc(100.0 / (1.0 + np.exp(np.clip(increase / 1000.0, -500, 500))))
-
-
-def bestfit_leftover(state: ClusterState, request: PodRequest, rows: np.ndarray, max_cpu_milli: int,
-                     max_gpu_milli: int, cpu_weight: float = 0.5) -> np.ndarray:
-    """BestFit's leftover after placement in [0, 1]: `cpu_weight` x free CPU share + the rest x free GPU share
-    (BestFit's own weights are 0.5 and 0.5)."""
-    cpu_left = state.cpu_free[rows] - request.cpu_milli
-    gpu_left = state.gpu_free[rows].sum(axis=1, dtype=np.int64) - request.total_gpu_milli
-    return np.clip(cpu_weight * cpu_left / max_cpu_milli + (1.0 - cpu_weight) * gpu_left / max_gpu_milli, 0.0, 1.0)

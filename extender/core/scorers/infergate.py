@@ -1,4 +1,4 @@
-"""Our default scorer: the fragmentation gradient, memory-aware, with BestFit deciding its ties."""
+"""Our default scorer: the fragmentation gradient, aware of memory and of what a node can still host."""
 
 from __future__ import annotations
 
@@ -11,37 +11,48 @@ from extender.core.cluster import ClusterState
 from extender.core.fragmentation import PodShape, WorkloadProfile
 from extender.core.resources import MILLI_PER_GPU, PodRequest
 from extender.core.scorers.base import Scored
-from extender.core.scorers.gradient import FragmentationCache, bestfit_leftover, fgd_quantise, fragmentation_delta
+from extender.core.scorers.baseline import bestfit_leftover
+from extender.core.scorers.gradient import FragmentationCache, fragmentation_delta
+from extender.core.scorers.homes import ScarceHomes
 
 __all__ = ["InfergateScorer"]
 
+# BestFit's leftover (0..1) is scaled to this many milli-GPU of fragmentation, far below any real difference
+# in the increase, so it only orders nodes whose increase is the same.
+_TIE_BREAK = 1e-3
+# Taking a scarce home of a demanding shape costs more than any change in a node's fragmentation can.
+_SCARCE_HOME = 1e6
+
 
 class InfergateScorer:
-    """Our default: FGD's fragmentation gradient, made aware of memory, with BestFit deciding its ties.
+    """Our default: FGD's fragmentation gradient with four changes, each a measure, none a tuned constant.
 
     - Pod shapes carry their memory request, so a node whose GPUs are free but whose memory is spent counts
       those GPUs as fragments (the published FGD looks at CPU and GPU only and strands them).
-    - The profile covers 98% of the pods rather than 95%: the shapes just past the paper's cut-off are the
-      mid-size shares and multi-GPU pods whose fit decides what a fragment is.
-    - The increase is squashed as the paper does (100 levels of sigmoid(-increase / 1000)); among nodes on
-      the same level the one with the least CPU and GPU left after placement wins (BestFit), which packs
-      nodes consistently and keeps empty nodes whole for multi-GPU pods. Random tie-breaks there cost several
-      points; full-precision increases without the squashing cost about one.
-    - How much CPU counts in that tie-break follows the learned workload: BestFit weighs free CPU and free
-      GPU half and half, and so does infergate while whole GPUs carry most of the GPU demand. Once pods
-      sharing a GPU carry most of it (`sharing_share` >= 0.5), CPU's half is scaled by the share whole GPUs
-      still carry (`cpu_weight` = 0.5 x (1 - `sharing_share`); GPU alone when every GPU pod shares). Packing
-      CPU keeps nodes whole for whole-GPU and multi-GPU pods; when shares dominate, the GPU left on a node
-      decides whether the next share fits, and packing CPU there spreads the shares instead.
-    - A share goes to the GPU of the node that raises fragmentation least.
-    - It keeps learning: every pod placed (`observe`) counts as a sample of the workload, and once the samples
-      have doubled since the profile was last built (and number at least `MIN_SAMPLE`), the profile is rebuilt
-      from all of them. A scorer that starts knowing nothing (the extender at start-up) has the workload's shapes
-      after its first `MIN_SAMPLE` pods; one that learned a whole trace relearns at most once per doubling.
+    - A share counts only the GPUs the node can still host pods of it on (`shares_limited_by_host`): with
+      CPU and memory for two more pods of a share shape, two of its free GPUs are usable by that shape and
+      the rest are fragments. The paper's measure counts them usable while one more pod fits, so it spends the
+      CPU of GPU-rich nodes freely and strands their GPUs at the knee of the allocation curve.
+    - The increase is used at full precision; the paper squashes it into 100 sigmoid levels, whose ties it
+      then breaks by node order. Nodes with exactly the same increase (typically none, or the same change
+      on identical nodes) go to the one with the least CPU and GPU left after placement (BestFit), which
+      packs nodes and keeps empty ones whole for multi-GPU pods.
+    - Before all of that, a pod keeps off the last homes of the workload's most demanding shapes while
+      another node fits (`ScarceHomes`): the 128-CPU nodes an occasional 120-CPU training pod needs, the nodes
+      of a GPU model that pinned pods ask for. The measure above weighs rare shapes by how rarely they come,
+      so without this it spends those nodes first (they look roomiest) and such pods fail on a half-empty
+      cluster.
+
+    The shapes are the paper's: the most popular ones covering 95% of the pods. A share goes to the GPU of
+    the node that raises fragmentation least. The scorer keeps learning: every pod placed (`observe`) counts
+    as a sample of the workload, and once the samples have doubled since the profile was last built (and
+    number at least `MIN_SAMPLE`), the profile is rebuilt from all of them. A scorer that starts knowing nothing
+    (the extender at start-up) has the workload's shapes after its first `MIN_SAMPLE` pods; one that learned a
+    whole trace relearns at most once per doubling.
     """
 
     name = "infergate"
-    COVERAGE = 0.98
+    COVERAGE = 0.95
     MIN_SAMPLE = 50
 
     def __init__(self, profile: WorkloadProfile | None = None, *, max_cpu_milli: int = 128_000,
@@ -49,10 +60,14 @@ class InfergateScorer:
         self.profile = profile or WorkloadProfile.default()
         self.max_cpu_milli = max_cpu_milli
         self.max_gpu_milli = max_gpus * MILLI_PER_GPU
-        self._cache = FragmentationCache(self.profile)
+        self._cache = self._new_cache(self.profile)
         self._samples: Counter[PodShape] = Counter(samples or {})
         self._learned_from = sum(self._samples.values())
-        self.cpu_weight = self._cpu_weight(self._samples)
+        self._homes = ScarceHomes(self._samples)
+
+    @staticmethod
+    def _new_cache(profile: WorkloadProfile) -> FragmentationCache:
+        return FragmentationCache(profile, shares_limited_by_host=True)
 
     @classmethod
     def for_workload(cls, requests: Iterable[PodRequest]) -> InfergateScorer:
@@ -76,31 +91,16 @@ class InfergateScorer:
         if self.samples >= max(self.MIN_SAMPLE, 2 * self._learned_from):
             self._learned_from = self.samples
             profile = WorkloadProfile.from_counts(self._samples, coverage=self.COVERAGE)
-            self.cpu_weight = self._cpu_weight(self._samples)
+            self._homes = ScarceHomes(self._samples)
             if profile != self.profile:
                 self.profile = profile
-                self._cache = FragmentationCache(profile)
-
-    @staticmethod
-    def sharing_share(samples: Counter[PodShape]) -> float:
-        """The share of the sampled GPU demand (milli-GPU) that comes from pods sharing a GPU; 0 without GPU pods."""
-        total = shared = 0
-        for shape, count in samples.items():
-            milli = count * shape.gpu_slots * shape.milli_per_gpu
-            total += milli
-            if 0 < shape.milli_per_gpu < MILLI_PER_GPU:
-                shared += milli
-        return shared / total if total else 0.0
-
-    @classmethod
-    def _cpu_weight(cls, samples: Counter[PodShape]) -> float:
-        """CPU's weight in the tie-break: BestFit's half while whole GPUs carry most of the learned GPU demand;
-        once shares carry most of it, that half scaled by the share whole GPUs still carry."""
-        sharing = cls.sharing_share(samples)
-        return 0.5 if sharing < 0.5 else 0.5 * (1.0 - sharing)
+                self._cache = self._new_cache(profile)
 
     def score(self, state: ClusterState, request: PodRequest, rows: np.ndarray) -> Scored:
         delta = fragmentation_delta(self._cache, state, request, rows)
-        left = bestfit_leftover(state, request, rows, self.max_cpu_milli, self.max_gpu_milli, self.cpu_weight)
-        values = fgd_quantise(delta.increase) + 0.5 * (1.0 - left)
+        left = np.clip(bestfit_leftover(state, request, rows, self.max_cpu_milli, self.max_gpu_milli), 0.0, 1.0)
+        values = -delta.increase + _TIE_BREAK * (1.0 - left)
+        taken = self._homes.penalty(state, request, rows, delta.gpu_choice)
+        if taken.any():
+            values -= _SCARCE_HOME * (taken - taken.min())
         return Scored(rows, values, delta.gpu_choice)

@@ -25,7 +25,9 @@ from extender.core import (
     scorer_names,
 )
 from extender.core.fragmentation import PodShape
-from extender.core.scorers.gradient import bestfit_leftover
+from extender.core.resources import MILLI_PER_GPU
+from extender.core.scorers.infergate import _SCARCE_HOME
+from extender.core.scorers.baseline import bestfit_leftover
 
 GiB = 1 << 30
 
@@ -241,67 +243,184 @@ def test_every_scorer_can_be_told_of_placements() -> None:
         make_scorer(name).observe(PodRequest(cpu_milli=1000, gpus=1))
 
 
-# --- infergate's tie-break weighs CPU by the learned share of GPU demand from shares -------------------------
 
 
-def test_infergate_cpu_weight_follows_the_sharing_share_of_gpu_demand() -> None:
-    whole = PodRequest(cpu_milli=8000, memory_bytes=GiB, gpus=2)  # 2000 milli-GPU
-    share = PodRequest(cpu_milli=4000, memory_bytes=GiB, gpu_milli=500)
-    cpu_only = PodRequest(cpu_milli=32_000, memory_bytes=GiB)
-    assert InfergateScorer.for_workload([whole] * 5).cpu_weight == 0.5  # BestFit's weights
-    assert InfergateScorer.for_workload([share] * 5).cpu_weight == 0.0  # GPU alone
-    # three shares carry 1500 of 3500 milli-GPU: whole GPUs carry most, BestFit's weights
-    assert InfergateScorer.for_workload([whole] + [share] * 3).cpu_weight == 0.5
-    # twelve shares carry 6000 of 8000: CPU's half scaled by the whole GPUs' quarter; pods without GPUs
-    # do not count
-    mixed = InfergateScorer.for_workload([whole] + [share] * 12 + [cpu_only] * 50)
-    assert InfergateScorer.sharing_share(Counter(PodShape.of(r, with_memory=True)
-                                                 for r in [whole] + [share] * 12 + [cpu_only] * 50)) == 0.75
-    assert mixed.cpu_weight == pytest.approx(0.125)
-    # without a workload (the generic mix until the first pods are learned): BestFit's weights
-    assert InfergateScorer().cpu_weight == 0.5
+# --- infergate's measure: a share counts only the GPUs the node can still host pods of it on -----------------
 
 
-def test_infergate_cpu_weight_is_relearned_with_the_shapes() -> None:
-    whole = PodRequest(cpu_milli=8000, memory_bytes=GiB, gpus=1)
-    share = PodRequest(cpu_milli=1000, memory_bytes=GiB, gpu_milli=250)
-    share = PodRequest(cpu_milli=1000, memory_bytes=GiB, gpu_milli=500)
-    scorer = InfergateScorer.for_workload([whole] * 20)
-    for _ in range(79):
-        scorer.observe(share)
-    assert scorer.cpu_weight == 0.5  # not relearned yet: the samples have not doubled twice
-    scorer.observe(share)  # 100 samples: 40,000 of 60,000 milli-GPU from shares
-    assert scorer.cpu_weight == pytest.approx(0.5 * (1 - 40 / 60))
+def test_shares_limited_by_host_by_hand() -> None:
+    state = ClusterState([NodeSpec("n", cpu_milli=20_000, memory_bytes=64 * GiB, gpus=3, gpu_product="T4")])
+    state.allocate("ns/a", PodRequest(cpu_milli=4000, gpu_milli=600), "n", gpu_indices=[2])  # free: 1000, 1000, 400
+    profile = WorkloadProfile((PodShape(8000, 1, 300, memory_bytes=8 * GiB), PodShape(1000, 1, 1000)), (0.5, 0.5))
+    compiled = profile.compile(state)
+    rows = state.rows()
+    args = (compiled, state.cpu_free[rows], state.gpu_free[rows], state.product[rows], state.memory_free[rows])
+    # the paper's measure: the share fits every GPU (no fragment), a whole GPU leaves the 400
+    assert expected_fragmentation(*args).tolist() == [0.5 * 0 + 0.5 * 400]
+    # 16 cores host two more 8-core shares: two GPUs (the largest, 2000) usable, the 400 is a fragment
+    assert expected_fragmentation(*args, shares_limited_by_host=True).tolist() == [0.5 * 400 + 0.5 * 400]
+    # memory for one more share: one GPU usable
+    state.allocate("ns/b", PodRequest(memory_bytes=50 * GiB), "n")
+    args = (compiled, state.cpu_free[rows], state.gpu_free[rows], state.product[rows], state.memory_free[rows])
+    assert expected_fragmentation(*args, shares_limited_by_host=True).tolist() == [0.5 * 1400 + 0.5 * 400]
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.tuples(st.integers(0, 8), st.sampled_from([0, 100, 250, 500, 999, 1000]),
-                          st.integers(1, 50)), max_size=8))
-def test_sharing_share_and_cpu_weight_are_bounded_and_monotone(shapes: list[tuple[int, int, int]]) -> None:
-    samples: Counter[PodShape] = Counter()
-    for gpus, milli, count in shapes:
-        slots, per_gpu = (0, 0) if gpus == 0 or milli == 0 else ((1, milli) if milli < 1000 else (gpus, 1000))
-        samples[PodShape(4000, slots, per_gpu)] += count
-    s = InfergateScorer.sharing_share(samples)
-    assert 0.0 <= s <= 1.0
-    weight = InfergateScorer._cpu_weight(samples)
-    assert 0.0 <= weight <= 0.5
-    assert weight == (0.5 if s < 0.5 else pytest.approx(0.5 * (1 - s)))
-    # more sharing pods never give CPU more weight; more whole-GPU pods never give it less
-    more_shares = samples + Counter({PodShape(4000, 1, 300): 5})
-    more_whole = samples + Counter({PodShape(4000, 1, 1000): 5})
-    assert InfergateScorer._cpu_weight(more_shares) <= weight + 1e-12
-    assert InfergateScorer._cpu_weight(more_whole) >= weight - 1e-12
+def _plain_fragmentation(shapes: list[PodShape], weights: list[float], cpu: int, memory: int, free: list[int],
+                         limited: bool) -> float:
+    """The measure for one node, written out shape by shape."""
+    total = sum(free)
+    fragment = 0.0
+    for shape, weight in zip(shapes, weights):
+        if shape.milli_per_gpu == 0:
+            fragment += weight * total
+            continue
+        fitting = sorted((f for f in free if f >= shape.milli_per_gpu), reverse=True)
+        fits = cpu >= shape.cpu_milli and memory >= shape.memory_bytes and len(fitting) >= shape.gpu_slots
+        if not fits:
+            fragment += weight * total
+            continue
+        usable = fitting
+        if limited and shape.milli_per_gpu < MILLI_PER_GPU:
+            hosted = min(cpu // shape.cpu_milli if shape.cpu_milli else len(free),
+                         memory // shape.memory_bytes if shape.memory_bytes else len(free))
+            usable = fitting[:hosted]
+        fragment += weight * (total - sum(usable))
+    return fragment
 
 
-def test_bestfit_leftover_cpu_weight() -> None:
+@settings(max_examples=150, deadline=None)
+@given(
+    shapes=st.lists(st.tuples(st.integers(0, 20), st.sampled_from([0, 1, 2, 4]), st.sampled_from([0, 100, 300, 550, 1000]),
+                              st.integers(0, 40), st.integers(1, 9)), min_size=1, max_size=6),
+    nodes=st.lists(st.tuples(st.integers(0, 64), st.integers(0, 200),
+                             st.lists(st.sampled_from([0, 50, 300, 450, 700, 1000]), min_size=1, max_size=8)),
+                   min_size=1, max_size=6),
+)
+def test_fragmentation_equals_the_plain_measure(shapes: list[tuple[int, int, int, int, int]],
+                                                nodes: list[tuple[int, int, list[int]]]) -> None:
+    profile_shapes: list[PodShape] = []
+    for cores, gpus, milli, memory_gib, _ in shapes:
+        if gpus == 0 or milli == 0:
+            slots, per_gpu = 0, 0
+        else:
+            slots, per_gpu = (1, milli) if milli < 1000 else (gpus, 1000)
+        profile_shapes.append(PodShape(cores * 1000, slots, per_gpu, memory_bytes=memory_gib * GiB))
+    profile = WorkloadProfile(tuple(profile_shapes), tuple(float(w) for *_, w in shapes))
+    width = max(len(free) for *_, free in nodes)
+    state = ClusterState([NodeSpec("probe", cpu_milli=1000, memory_bytes=GiB, gpus=width)])
+    compiled = profile.compile(state)
+    cpu = np.array([c * 1000 for c, _, _ in nodes], dtype=np.int64)
+    memory = np.array([m * GiB for _, m, _ in nodes], dtype=np.int64)
+    free = np.array([f + [0] * (width - len(f)) for *_, f in nodes], dtype=np.int64)
+    product = np.full(len(nodes), state.product[0])
+    for limited in (False, True):
+        fast = expected_fragmentation(compiled, cpu, free, product, memory, shares_limited_by_host=limited)
+        plain = [_plain_fragmentation(list(profile.shapes), list(profile.weights), int(cpu[i]), int(memory[i]),
+                                      free[i].tolist(), limited) for i in range(len(nodes))]
+        assert np.allclose(fast, plain), (limited, fast, plain)
+    # with CPU and memory for a pod per GPU the two measures agree
+    roomy_cpu = np.full(len(nodes), 20_000 * width, dtype=np.int64)
+    roomy_memory = np.full(len(nodes), 40 * GiB * width, dtype=np.int64)
+    assert np.allclose(expected_fragmentation(compiled, roomy_cpu, free, product, roomy_memory),
+                       expected_fragmentation(compiled, roomy_cpu, free, product, roomy_memory,
+                                              shares_limited_by_host=True))
+
+
+def test_infergate_keeps_cpu_beside_gpus_that_only_shares_can_use() -> None:
+    # Two nodes with two free GPUs each; the workload's shares take 8 cores. A CPU-only pod on "tight" would
+    # leave CPU for one more share (one GPU stranded); on "roomy" for four. The paper's measure sees no
+    # difference (a share still fits both), so BestFit's packing sends it to "tight"; infergate does not.
+    state = ClusterState([
+        NodeSpec("tight", cpu_milli=20_000, memory_bytes=64 * GiB, gpus=2, gpu_product="T4"),
+        NodeSpec("roomy", cpu_milli=40_000, memory_bytes=64 * GiB, gpus=2, gpu_product="T4"),
+    ])
+    share = PodRequest(cpu_milli=8000, memory_bytes=GiB, gpu_milli=500)
+    cpu_pod = PodRequest(cpu_milli=8000, memory_bytes=GiB)
+    infergate = InfergateScorer.for_workload([share] * 9 + [cpu_pod])
+    assert choose(state, cpu_pod, infergate).node == "roomy"
+    assert choose(state, cpu_pod, make_scorer("bestfit")).node == "tight"
+    fgd = FGDScorer(WorkloadProfile.from_requests([share] * 9 + [cpu_pod]))
+    scored = fgd.score(state, cpu_pod, state.rows())
+    assert scored.values[0] // 1 == scored.values[1] // 1  # the paper's score: the same level for both
+
+
+def test_infergate_ranks_by_the_increase_and_packs_only_equal_increases() -> None:
     state = cluster()
-    state.allocate("ns/a", PodRequest(cpu_milli=90_000, gpus=0), "n0")  # n0: CPU used, GPUs free
-    state.allocate("ns/b", PodRequest(cpu_milli=1000, gpus=4), "n1")  # n1: CPU free, half the GPUs used
-    request = PodRequest(cpu_milli=1000, gpu_milli=500)
-    rows = state.rows(["n0", "n1"])
-    bestfit = bestfit_leftover(state, request, rows, 128_000, 8000)
-    gpu_only = bestfit_leftover(state, request, rows, 128_000, 8000, cpu_weight=0.0)
-    assert np.allclose(bestfit, bestfit_leftover(state, request, rows, 128_000, 8000, cpu_weight=0.5))
-    assert bestfit[0] < bestfit[1]  # BestFit: n0's spent CPU makes it the tighter node
-    assert gpu_only[1] < gpu_only[0]  # GPU alone: n1 has fewer GPUs left
+    state.allocate("ns/a", PodRequest(cpu_milli=8000, gpus=2), "n2")
+    scorer = make_scorer("infergate", [PodRequest(cpu_milli=8000, gpus=1)] * 3)
+    request = PodRequest(cpu_milli=8000, gpus=1)
+    scored = scorer.score(state, request, state.rows())
+    increase = -np.round(scored.values, 2)
+    assert increase[0] == increase[1] == increase[2]  # the same change everywhere: BestFit decides
+    assert scored.values[2] > scored.values[0] == scored.values[1]
+
+
+# --- homes for the most demanding shapes ------------------------------------------------------------------------
+
+
+def test_demanding_shapes_are_the_skyline_per_gpu_model() -> None:
+    from extender.core.scorers.homes import demanding_shapes
+
+    big = PodShape(120_000, 8, 1000, memory_bytes=700 * GiB)
+    wide = PodShape(120_200, 8, 1000, memory_bytes=600 * GiB)  # more CPU, less memory: also demanding
+    small = PodShape(64_000, 8, 1000, memory_bytes=256 * GiB)
+    share = PodShape(8000, 1, 500)
+    pinned = PodShape(4000, 1, 1000, frozenset({"V100"}))
+    cpu_only = PodShape(200_000, 0, 0)
+    assert demanding_shapes([big, wide, small, share, pinned, cpu_only]) == [big, wide, pinned]
+
+
+def _roomy_cluster() -> ClusterState:
+    nodes = [NodeSpec(f"g2-{i}", cpu_milli=96_000, memory_bytes=384 * GiB, gpus=8, gpu_product="G2") for i in range(2)]
+    nodes.append(NodeSpec("g3-0", cpu_milli=128_000, memory_bytes=768 * GiB, gpus=8, gpu_product="G3"))
+    return ClusterState(nodes)
+
+
+def test_scarce_homes_need_counts_the_pods_that_only_fit_there() -> None:
+    from extender.core.scorers.homes import ScarceHomes
+
+    state = _roomy_cluster()
+    big = PodShape(120_000, 8, 1000, memory_bytes=700 * GiB)
+    big_too = PodShape(120_000, 8, 1000, memory_bytes=600 * GiB)  # only the G3 nodes take it either
+    small = PodShape(8000, 1, 1000, memory_bytes=16 * GiB)
+    homes = ScarceHomes(Counter({big: 1, big_too: 2, small: 100, PodShape(4000, 0, 0): 50}))
+    assert [d.cpu_milli for d in homes.demanding] == [120_000]
+    assert homes.needs(state).tolist() == [3]  # both big shapes; the small one runs anywhere
+
+
+def test_infergate_keeps_the_roomy_nodes_for_the_pods_only_they_can_take() -> None:
+    # The G2 nodes' CPU is half spent, so a GPU pod there leaves CPU for fewer shares than free GPUs: by
+    # fragmentation alone the roomy G3 node is the better place. But it is the only home of the 120-CPU pods.
+    state = _roomy_cluster()
+    for i in range(2):
+        state.allocate(f"ns/cpu{i}", PodRequest(cpu_milli=60_000, memory_bytes=64 * GiB), f"g2-{i}")
+    big = PodRequest(cpu_milli=120_000, memory_bytes=700 * GiB, gpus=8)
+    one_gpu = PodRequest(cpu_milli=12_000, memory_bytes=32 * GiB, gpus=1)
+    share = PodRequest(cpu_milli=6000, memory_bytes=16 * GiB, gpu_milli=500)
+    scorer = InfergateScorer.for_workload([one_gpu] * 60 + [share] * 60 + [big])
+    increase = -scorer.score(state, one_gpu, state.rows()).values
+    choice = choose(state, one_gpu, scorer)
+    assert choice is not None and choice.node.startswith("g2-")
+    assert increase[2] > increase[0] + _SCARCE_HOME / 2  # the G3 node would be taken from the big pod
+    # when the G2 nodes can take no more, the pod goes to the G3 node rather than fail
+    for i in range(4):
+        state.allocate(f"ns/fill{i}", PodRequest(cpu_milli=4000, gpus=4), f"g2-{i % 2}")
+    assert choose(state, one_gpu, scorer).node == "g3-0"
+
+
+def test_a_scarce_gpu_model_is_kept_for_the_pods_pinned_to_it() -> None:
+    from extender.core.scorers.homes import ScarceHomes
+
+    state = ClusterState([NodeSpec("t4-0", cpu_milli=64_000, memory_bytes=256 * GiB, gpus=4, gpu_product="T4"),
+                          NodeSpec("v100-0", cpu_milli=64_000, memory_bytes=256 * GiB, gpus=1, gpu_product="V100")])
+    pinned = PodRequest(cpu_milli=8000, memory_bytes=32 * GiB, gpus=1, gpu_products=frozenset({"V100"}))
+    anywhere = PodRequest(cpu_milli=8000, memory_bytes=32 * GiB, gpus=1)
+    learned = Counter(PodShape.of(r, with_memory=True) for r in [anywhere] * 20 + [pinned] * 2)
+    homes = ScarceHomes(learned)
+    rows = state.rows()
+    taken = homes.penalty(state, anywhere, rows, None)
+    assert (taken - taken.min()).tolist() == [0, 1]  # the one V100 is the pinned pods' home
+    assert homes.penalty(state, pinned, rows[1:], None).tolist() == [2]  # a pinned pod takes it, as it must
+    state.allocate("ns/big", PodRequest(cpu_milli=8000, gpus=4), "t4-0")
+    scorer = InfergateScorer.for_workload([anywhere] * 20 + [pinned] * 2)
+    assert choose(state, anywhere, scorer).node == "v100-0"  # nothing else fits: taken, not refused

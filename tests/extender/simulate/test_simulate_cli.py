@@ -20,8 +20,9 @@ def test_json_output_for_several_scorers(tiny_trace: tuple[Path, Path], tmp_path
     out = json.loads(capsys.readouterr().out)
     assert out["scorer"] == "infergate"
     assert [r["scorer"] for r in out["results"]] == ["infergate", "bestfit", "spread"]
-    assert {"allocation_pct", "per_seed", "failed_pods", "scorer", "curve"} <= set(out)
+    assert {"allocation_pct", "per_seed", "failed_pods", "early_failed_pods", "scorer", "curve"} <= set(out)
     assert [s["seed"] for s in out["per_seed"]] == [1, 2, 3]
+    assert all(0 <= s["early_failed_pods"] <= s["failed_pods"] for r in out["results"] for s in r["per_seed"])
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -1,0 +1,165 @@
+"""Homes for the most demanding pods: the nodes that can take the workload's largest shapes, kept for them.
+
+Fragmentation is measured over the popular shapes, so a shape a few pods ask for (an 8-GPU pod with 120 CPUs
+that only the 128-CPU nodes can take, a pod pinned to a scarce GPU model) weighs nothing in it, and a scorer
+that spends the roomiest nodes first leaves such pods nowhere to go while most of the cluster is free.
+
+`ScarceHomes` looks at every GPU shape it has learned. The demanding ones are those no other learned shape
+needs more than (the skyline: at least as much CPU, memory, GPUs and GPU share, on the same GPU models). Each
+has a need: the pods learned whose shapes can only run on nodes that could run it (by capacity). Its homes
+are scarce while the cluster has room for no more pods of it than that need; `penalty` then counts, per
+candidate node, the pods of such shapes that placing the pod there would leave no room for. The scorer ranks
+on it first, so a pod goes elsewhere when anywhere else fits and is never refused for it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+import numpy as np
+
+from extender.core.cluster import ClusterState
+from extender.core.fragmentation import PodShape
+from extender.core.resources import MILLI_PER_GPU, PodRequest
+from extender.core.scorers.gradient import after_whole
+
+__all__ = ["ScarceHomes", "demanding_shapes"]
+
+
+def _needs_no_less(a: PodShape, b: PodShape) -> bool:
+    """`a` asks for at least what `b` asks for, on the same GPU models."""
+    return (a.gpu_products == b.gpu_products and a.cpu_milli >= b.cpu_milli and a.memory_bytes >= b.memory_bytes
+            and a.gpu_slots >= b.gpu_slots and a.milli_per_gpu >= b.milli_per_gpu)
+
+
+def demanding_shapes(shapes: Iterable[PodShape]) -> list[PodShape]:
+    """The GPU shapes no other shape of `shapes` asks more than (ordered as given)."""
+    gpu_shapes = [s for s in dict.fromkeys(shapes) if s.milli_per_gpu > 0]
+    return [s for s in gpu_shapes if not any(o != s and _needs_no_less(o, s) for o in gpu_shapes)]
+
+
+def _request(shape: PodShape) -> PodRequest:
+    whole = shape.milli_per_gpu >= MILLI_PER_GPU
+    return PodRequest(cpu_milli=shape.cpu_milli, memory_bytes=shape.memory_bytes,
+                      gpus=shape.gpu_slots if whole else 0, gpu_milli=0 if whole else shape.milli_per_gpu,
+                      gpu_products=shape.gpu_products)
+
+
+class ScarceHomes:
+    """The demanding shapes of a learned workload and how many pods need their homes (see the module)."""
+
+    def __init__(self, samples: Counter[PodShape]) -> None:
+        self._samples = Counter({s: n for s, n in samples.items() if s.milli_per_gpu > 0 and n > 0})
+        self._demanding = [_request(s) for s in demanding_shapes(self._samples)]
+        d = self._demanding
+        self._cpu = np.array([r.cpu_milli for r in d], dtype=np.int64)
+        self._memory = np.array([r.memory_bytes for r in d], dtype=np.int64)
+        self._gpus = np.array([r.gpus for r in d], dtype=np.int64)
+        self._milli = np.array([r.gpu_milli for r in d], dtype=np.int64)
+        self._needs: np.ndarray | None = None
+        self._needs_for: tuple[int, int, int, int] | None = None
+        # room[row, k]: pods of demanding shape k the row can take now, valid while version[row] is the state's
+        self._state_id = -1
+        self._room = np.zeros((0, len(d)), dtype=np.int64)
+        self._version = np.zeros(0, dtype=np.int64)
+        self._access: np.ndarray | None = None  # (products + 1, k): a node of that product id may run shape k
+
+    @property
+    def demanding(self) -> list[PodRequest]:
+        return list(self._demanding)
+
+    def needs(self, state: ClusterState) -> np.ndarray:
+        """Per demanding shape: the learned pods that can only run on nodes that could run it."""
+        key = (state.instance_id, state.size, int(state.active[: state.size].sum()), len(state.products))
+        if self._needs is None or self._needs_for != key:
+            rows = state.rows()
+            shapes = list(self._samples)
+            capable = np.array([self._capable(state, _request(s), rows) for s in shapes],
+                               dtype=np.float32).reshape(len(shapes), len(rows))
+            homes = np.array([self._capable(state, d, rows) for d in self._demanding],
+                             dtype=np.float32).reshape(len(self._demanding), len(rows))
+            # (shapes, demanding): nodes a shape could run on that the demanding shape could not
+            elsewhere = capable @ (1.0 - homes).T
+            only_there = (capable.sum(axis=1) > 0)[:, None] & (elsewhere == 0)
+            counts = np.array([self._samples[s] for s in shapes], dtype=np.int64)
+            self._needs = counts @ only_there
+            self._needs_for = key
+        return self._needs
+
+    @staticmethod
+    def _capable(state: ClusterState, request: PodRequest, rows: np.ndarray) -> np.ndarray:
+        """Nodes that could take `request` when empty."""
+        ok = (state.cpu_capacity[rows] >= request.cpu_milli) & (state.memory_capacity[rows] >= request.memory_bytes)
+        ok &= state.gpu_count[rows] >= request.gpu_slots
+        if request.gpu_products:
+            ok &= np.isin(state.product[rows], state.product_ids(request.gpu_products))
+        return ok
+
+    def penalty(self, state: ClusterState, request: PodRequest, rows: np.ndarray,
+                gpu_choice: np.ndarray | None) -> np.ndarray:
+        """Per candidate row: how many pods of demanding shapes with scarce homes it would no longer take."""
+        if not self._demanding:
+            return np.zeros(len(rows), dtype=np.int64)
+        room = self.room(state)
+        total = room.sum(axis=0)
+        scarce = np.flatnonzero((total > 0) & (total <= self.needs(state)))
+        if not len(scarce):
+            return np.zeros(len(rows), dtype=np.int64)
+        before = room[rows][:, scarce]
+        penalty = np.zeros(len(rows), dtype=np.int64)
+        hosts = np.flatnonzero(before.any(axis=1))  # only these can lose room
+        if len(hosts):
+            choice = gpu_choice[hosts] if gpu_choice is not None else None
+            after = self._copies(*self._after(state, request, rows[hosts], choice), scarce)
+            penalty[hosts] = (before[hosts] - np.minimum(before[hosts], after)).sum(axis=1)
+        return penalty
+
+    def room(self, state: ClusterState) -> np.ndarray:
+        """(rows up to state.size, demanding shapes): how many pods of each every node can take now."""
+        if self._state_id != state.instance_id or len(self._version) < state.size:
+            grow = max(state.capacity_rows, state.size)
+            self._room = np.zeros((grow, len(self._demanding)), dtype=np.int64)
+            self._version = np.full(grow, -1, dtype=np.int64)
+            self._state_id = state.instance_id
+        if self._access is None or len(self._access) != len(state.products) + 1:
+            self._access = np.ones((len(state.products) + 1, len(self._demanding)), dtype=bool)
+            for k, demanding in enumerate(self._demanding):
+                if demanding.gpu_products:
+                    self._access[:, k] = False
+                    self._access[state.product_ids(demanding.gpu_products), k] = True
+        stale = np.flatnonzero(self._version[: state.size] != state.version[: state.size])
+        if len(stale):
+            every = np.arange(len(self._demanding))
+            copies = self._copies(state.cpu_free[stale], state.memory_free[stale], state.gpu_free[stale], every)
+            ok = self._access[state.product[stale]] & state.active[stale][:, None]
+            self._room[stale] = copies * ok
+            self._version[stale] = state.version[stale]
+        return self._room[: state.size]
+
+    def _copies(self, cpu_free: np.ndarray, memory_free: np.ndarray, gpu_free: np.ndarray,
+                shapes: np.ndarray) -> np.ndarray:
+        """(rows, shapes): how many pods of each demanding shape the free resources could take (models not
+        checked)."""
+        gpus, milli = self._gpus[shapes], self._milli[shapes]
+        copies = (gpu_free >= MILLI_PER_GPU).sum(axis=1)[:, None] // np.maximum(gpus, 1)[None, :]
+        shares = np.flatnonzero(milli > 0)
+        if len(shares):
+            free = np.maximum(gpu_free.astype(np.int64), 0)
+            copies[:, shares] = (free[:, :, None] // milli[shares][None, None, :]).sum(axis=1)
+        for need, free_of in ((self._cpu[shapes], cpu_free), (self._memory[shapes], memory_free)):
+            hosted = np.maximum(free_of, 0)[:, None] // np.maximum(need, 1)[None, :]
+            copies = np.where(need[None, :] > 0, np.minimum(copies, hosted), copies)
+        return copies
+
+    @staticmethod
+    def _after(state: ClusterState, request: PodRequest, rows: np.ndarray,
+               gpu_choice: np.ndarray | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Free CPU, memory and GPU milli of each row once `request` is placed there."""
+        free = state.gpu_free[rows]
+        if request.gpus:
+            free = after_whole(free, request.gpus)
+        elif request.gpu_milli and gpu_choice is not None:
+            free = free.copy()
+            free[np.arange(len(rows)), np.maximum(gpu_choice, 0)] -= request.gpu_milli
+        return state.cpu_free[rows] - request.cpu_milli, state.memory_free[rows] - request.memory_bytes, free
