@@ -27,16 +27,20 @@ from extender.core.scorers.gradient import after_whole
 __all__ = ["ScarceHomes", "demanding_shapes"]
 
 
-def _needs_no_less(a: PodShape, b: PodShape) -> bool:
-    """`a` asks for at least what `b` asks for, on the same GPU models."""
-    return (a.gpu_products == b.gpu_products and a.cpu_milli >= b.cpu_milli and a.memory_bytes >= b.memory_bytes
-            and a.gpu_slots >= b.gpu_slots and a.milli_per_gpu >= b.milli_per_gpu)
-
-
 def demanding_shapes(shapes: Iterable[PodShape]) -> list[PodShape]:
-    """The GPU shapes no other shape of `shapes` asks more than (ordered as given)."""
+    """The GPU shapes no other shape of `shapes` asks more than: at least as much CPU, memory, GPUs and GPU
+    share, on the same GPU models (ordered as given)."""
     gpu_shapes = [s for s in dict.fromkeys(shapes) if s.milli_per_gpu > 0]
-    return [s for s in gpu_shapes if not any(o != s and _needs_no_less(o, s) for o in gpu_shapes)]
+    if not gpu_shapes:
+        return []
+    groups = {products: i for i, products in enumerate(dict.fromkeys(s.gpu_products for s in gpu_shapes))}
+    need = np.array([(s.cpu_milli, s.memory_bytes, s.gpu_slots, s.milli_per_gpu) for s in gpu_shapes], dtype=np.int64)
+    group = np.array([groups[s.gpu_products] for s in gpu_shapes])
+    # no_less[a, b]: shape a asks for at least what b does, on the same models; shapes are distinct, so a
+    # shape other than b with no_less[a, b] asks for strictly more somewhere
+    no_less = (need[:, None, :] >= need[None, :, :]).all(axis=2) & (group[:, None] == group[None, :])
+    np.fill_diagonal(no_less, False)
+    return [s for s, dominated in zip(gpu_shapes, no_less.any(axis=0)) if not dominated]
 
 
 def _request(shape: PodShape) -> PodRequest:
@@ -74,12 +78,16 @@ class ScarceHomes:
         key = (state.instance_id, state.size, int(state.active[: state.size].sum()), len(state.products))
         if self._needs is None or self._needs_for != key:
             rows = state.rows()
+            # what a node could ever run depends only on its kind: capacity and GPU model
+            kinds = np.unique(np.stack([state.cpu_capacity[rows], state.memory_capacity[rows],
+                                        state.gpu_count[rows].astype(np.int64), state.product[rows].astype(np.int64)],
+                                       axis=1), axis=0)
             shapes = list(self._samples)
-            capable = np.array([self._capable(state, _request(s), rows) for s in shapes],
-                               dtype=np.float32).reshape(len(shapes), len(rows))
-            homes = np.array([self._capable(state, d, rows) for d in self._demanding],
-                             dtype=np.float32).reshape(len(self._demanding), len(rows))
-            # (shapes, demanding): nodes a shape could run on that the demanding shape could not
+            capable = np.array([self._capable(state, _request(s), kinds) for s in shapes],
+                               dtype=np.float32).reshape(len(shapes), len(kinds))
+            homes = np.array([self._capable(state, d, kinds) for d in self._demanding],
+                             dtype=np.float32).reshape(len(self._demanding), len(kinds))
+            # (shapes, demanding): node kinds a shape could run on that the demanding shape could not
             elsewhere = capable @ (1.0 - homes).T
             only_there = (capable.sum(axis=1) > 0)[:, None] & (elsewhere == 0)
             counts = np.array([self._samples[s] for s in shapes], dtype=np.int64)
@@ -88,12 +96,12 @@ class ScarceHomes:
         return self._needs
 
     @staticmethod
-    def _capable(state: ClusterState, request: PodRequest, rows: np.ndarray) -> np.ndarray:
-        """Nodes that could take `request` when empty."""
-        ok = (state.cpu_capacity[rows] >= request.cpu_milli) & (state.memory_capacity[rows] >= request.memory_bytes)
-        ok &= state.gpu_count[rows] >= request.gpu_slots
+    def _capable(state: ClusterState, request: PodRequest, kinds: np.ndarray) -> np.ndarray:
+        """Node kinds (rows of CPU, memory, GPU count, product id) that could take `request` when empty."""
+        ok = (kinds[:, 0] >= request.cpu_milli) & (kinds[:, 1] >= request.memory_bytes)
+        ok &= kinds[:, 2] >= request.gpu_slots
         if request.gpu_products:
-            ok &= np.isin(state.product[rows], state.product_ids(request.gpu_products))
+            ok &= np.isin(kinds[:, 3], state.product_ids(request.gpu_products))
         return ok
 
     def penalty(self, state: ClusterState, request: PodRequest, rows: np.ndarray,
