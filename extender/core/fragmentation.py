@@ -204,10 +204,18 @@ def _hosted_share_usable(profile: CompiledProfile, free: np.ndarray, fitting: np
     # free milli of the k largest GPUs of each row, k = 0..G
     reach = np.zeros((len(free), free.shape[1] + 1), dtype=np.int64)
     np.cumsum(-np.sort(-free, axis=1), axis=1, out=reach[:, 1:])
-    gpus = fitting[:, profile.threshold_of[shares]]
-    for need, available in ((profile.cpu[shares], cpu_free), (profile.memory[shares], memory_free)):
+    gpus = hosted_at_most(fitting[:, profile.threshold_of[shares]], profile.cpu[shares], profile.memory[shares],
+                          cpu_free, memory_free)
+    return np.take_along_axis(reach, gpus, axis=1)
+
+
+def hosted_at_most(count: np.ndarray, cpu: np.ndarray, memory: np.ndarray, cpu_free: np.ndarray,
+                   memory_free: np.ndarray | None) -> np.ndarray:
+    """(S, T) `count`, capped per row at how many pods of each shape (T CPU and memory requests) the row's free
+    CPU and memory (S) can host; memory is not checked when `memory_free` is None."""
+    for need, available in ((cpu, cpu_free), (memory, memory_free)):
         if available is None:
             continue
-        hosted = available[:, None] // np.maximum(need, 1)[None, :]
-        gpus = np.where(need[None, :] > 0, np.minimum(gpus, np.maximum(hosted, 0)), gpus)
-    return np.take_along_axis(reach, gpus, axis=1)
+        hosted = np.maximum(available, 0)[:, None] // np.maximum(need, 1)[None, :]
+        count = np.where(need[None, :] > 0, np.minimum(count, hosted), count)
+    return count

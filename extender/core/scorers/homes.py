@@ -20,7 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from extender.core.cluster import ClusterState
-from extender.core.fragmentation import PodShape
+from extender.core.fragmentation import PodShape, hosted_at_most
 from extender.core.resources import MILLI_PER_GPU, PodRequest
 from extender.core.scorers.gradient import after_whole
 
@@ -44,10 +44,9 @@ def demanding_shapes(shapes: Iterable[PodShape]) -> list[PodShape]:
 
 
 def _request(shape: PodShape) -> PodRequest:
-    whole = shape.milli_per_gpu >= MILLI_PER_GPU
-    return PodRequest(cpu_milli=shape.cpu_milli, memory_bytes=shape.memory_bytes,
-                      gpus=shape.gpu_slots if whole else 0, gpu_milli=0 if whole else shape.milli_per_gpu,
-                      gpu_products=shape.gpu_products)
+    return PodRequest.from_per_gpu(cpu_milli=shape.cpu_milli, memory_bytes=shape.memory_bytes,
+                                   num_gpu=shape.gpu_slots, milli_per_gpu=shape.milli_per_gpu,
+                                   gpu_products=shape.gpu_products)
 
 
 class ScarceHomes:
@@ -155,10 +154,7 @@ class ScarceHomes:
         if len(shares):
             free = np.maximum(gpu_free.astype(np.int64), 0)
             copies[:, shares] = (free[:, :, None] // milli[shares][None, None, :]).sum(axis=1)
-        for need, free_of in ((self._cpu[shapes], cpu_free), (self._memory[shapes], memory_free)):
-            hosted = np.maximum(free_of, 0)[:, None] // np.maximum(need, 1)[None, :]
-            copies = np.where(need[None, :] > 0, np.minimum(copies, hosted), copies)
-        return copies
+        return hosted_at_most(copies, self._cpu[shapes], self._memory[shapes], cpu_free, memory_free)
 
     @staticmethod
     def _after(state: ClusterState, request: PodRequest, rows: np.ndarray,
