@@ -210,10 +210,6 @@ class RunningController:
     ports: Ports
     webhooks: list[dict[str, Any]] = field(default_factory=list)
 
-    @property
-    def webhook_names(self) -> list[str]:
-        return [w["metadata"]["name"] for w in self.webhooks]
-
 
 def _local_client_config(client_config: dict[str, Any], port: int, ca_bundle: str) -> dict[str, Any]:
     service = client_config.get("service") or {}

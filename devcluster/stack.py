@@ -25,6 +25,7 @@ import yaml
 
 from certs.issue import write_bundle
 from devcluster.cluster import ClusterError, Component, LocalCluster, free_port
+from devcluster.controllers import established
 
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
@@ -138,11 +139,7 @@ class InfergateStack:
         return yaml.safe_dump(config, sort_keys=False)
 
     def _crds_established(self) -> bool:
-        crds = self.cluster.get_json("crd", "inferenceservices.ome.io", "inferenceservices.serving.kserve.io")["items"]
-        return len(crds) == 2 and all(
-            any(c["type"] == "Established" and c["status"] == "True" for c in crd.get("status", {}).get("conditions", []))
-            for crd in crds
-        )
+        return {"inferenceservices.ome.io", "inferenceservices.serving.kserve.io"} <= established(self.cluster)
 
     # ------------------------------------------------------------------------------------ server control
     def _ready(self, name: str) -> bool:

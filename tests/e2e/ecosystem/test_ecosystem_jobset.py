@@ -1,5 +1,6 @@
-"""JobSet's own controller and webhooks in the loop: a training JobSet becomes a gang of training-class pods, and an
-inference LeaderWorkerSet that needs their GPUs preempts the whole gang."""
+"""JobSet's own controller and webhooks in the loop: a training JobSet whose pod template carries infergate's group
+annotations (JobSet declares no gang of its own) becomes a gang of training-class pods, and an inference
+LeaderWorkerSet that needs their GPUs preempts the whole gang."""
 
 from __future__ import annotations
 
