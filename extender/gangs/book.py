@@ -343,8 +343,12 @@ class GangBook:
 
     def take_back(self, slot: Slot) -> None:
         """The member's binding failed: the slot holds its capacity again; if its node is gone, the group's
-        reservation is released (it is planned again)."""
+        reservation is released (it is planned again). A reservation released while the binding was in flight
+        (expired, its node changed) is not held again: nothing would own that capacity."""
         slot.bound = False
+        reservation = self.reservations.get(slot.group)
+        if reservation is None or all(s is not slot for s in reservation.slots):
+            return
         if not self.state.has_node(slot.node):
             self.release(slot.group)
             return

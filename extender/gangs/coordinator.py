@@ -269,19 +269,27 @@ class GangCoordinator:
         waiting members need."""
         for key in self.view.groups():
             live = self._live(key)
-            group = self.view.facts[live[0]].group if live else None
-            if group is None or group.key in self.book.reservations or not self.view.facts[live[0]].in_gang:
+            if not live:
                 continue
             bound = [k for k in live if self.view.facts[k].node is not None]
             waiting = [k for k in live if self.view.facts[k].node is None]
+            # the group's size and topology as its PodGroup says (a basic PodGroup, or one whose quorum is bound,
+            # is no gang: its waiting pods are placed one by one and would never claim a reservation)
+            first = self.view.resolve(self.view.facts[waiting[0] if waiting else live[0]])
+            if isinstance(first, str) or first.group is None or not first.in_gang:
+                if key in self.book.reservations and not isinstance(first, str):
+                    self.book.release(key)
+                continue
+            if key in self.book.reservations:
+                continue
+            group = first.group
             missing = group.source == LWS and group.size is not None and len(live) < group.size
             if not bound or not (waiting or missing):
                 continue
-            first = self.view.facts[waiting[0] if waiting else bound[0]]
             members, near = self.members_to_place(first, self.view.requests[first.key])
             if not waiting:  # the bound member stood in for the shape of those not created yet
                 members, near = members[1:], near + [first.node]  # type: ignore[list-item]
-            outcome = self.book.plan(group.key, members, near)
+            outcome = self.book.plan(group.key, members, near, group.topology)
             if isinstance(outcome, PlanFailure):
                 log.warning("gang %s is partly bound and its waiting members do not fit: %s", group.key, outcome.reason)
 

@@ -287,3 +287,28 @@ async def test_a_new_run_of_a_group_does_not_inherit_the_places_of_the_last(poli
     sched.add(cosched_member("r2-0", "job", gpus=8))
     assert await sched.schedule("ml/r2-0") is None
     assert "1 of its 2 members exist" in next(iter(sched.reasons["ml/r2-0"].values()))
+
+
+async def test_a_relist_holds_no_places_for_pods_that_are_no_gang(policy):
+    """Found in review: after a relist (or a start on a synced view), a partly bound basic PodGroup, or one whose
+    quorum is bound, had places planned for its waiting pods; those pods are placed alone and never claimed
+    them, so each was refused for a hold made for itself, for ever."""
+    nodes = racks(2)
+    pods = [native_member("a", "loose", gpus=4, node_name="r0-n0"), native_member("b", "loose", gpus=4),
+            native_member("q-0", "quorum", gpus=2, node_name="r0-n0"),
+            native_member("q-1", "quorum", gpus=2, node_name="r0-n0"), native_member("q-2", "quorum", gpus=2)]
+    sched = scheduler(policy, nodes, pods, [native_group("loose"), native_group("quorum", 2)])
+    sched.view.replace_all(nodes, pods)  # a relist, with the PodGroups known
+    assert not sched.server.scheduler.gangs.reservations  # and what was held before they were known is let go
+    assert await sched.schedule("ml/b") == "r0-n1"
+    assert await sched.schedule("ml/q-2") == "r0-n1"
+
+
+async def test_a_relist_plans_a_pod_groups_waiting_members_in_its_topology(policy):
+    nodes = racks(2, 2)
+    pods = [native_member("t-0", "topo", gpus=8, node_name="r1-n0"), native_member("t-1", "topo", gpus=8)]
+    sched = scheduler(policy, nodes, [], [native_group("topo", 2, ["topology.kubernetes.io/rack"])])
+    sched.pods.update({f"ml/{p['metadata']['name']}": p for p in pods})
+    sched.view.replace_all(nodes, pods)  # the first list of pods, the PodGroup known
+    reservation = sched.server.scheduler.gangs.reservations["ml/topo"]
+    assert [s.node for s in reservation.slots] == ["r1-n1"]  # beside its bound member, in its rack
