@@ -167,23 +167,21 @@ class Scheduler:
         if facts.in_gang:
             reserved = self.coordinator.reserved_node(facts)
             return Prioritized(names, np.array([MAX_EXTENDER_SCORE if n == reserved else 0 for n in names], dtype=np.int64))
-        scores = score_candidates(self.view.state, self.scorer, request, self.view.rows_of(names))
+        rows = self.view.rows_of(names)
+        scores = score_candidates(self.view.state, self.scorer, request, rows)
         if facts.workload_class == constants.TRAINING and self.training_steering:
-            scores = self._steer_training(names, scores)
+            scores = self._steer_training(rows, scores)
         return Prioritized(names, scores)
 
-    def _steer_training(self, names: list[str], scores: np.ndarray) -> np.ndarray:
+    def _steer_training(self, rows: np.ndarray, scores: np.ndarray) -> np.ndarray:
         """Training pods leave wholly free nodes to inference groups, which need whole nodes: a free node's
-        score is cut by the policy's trainingSteering share."""
+        score is cut by the policy's trainingSteering share. `rows`: -1 for a node not known."""
         state = self.view.state
-        steered = scores.copy()
-        for i, name in enumerate(names):
-            if state.has_node(name):
-                row = state.row(name)
-                count = int(state.gpu_count[row])
-                if count and int(state.gpu_free[row, :count].sum()) == count * MILLI_PER_GPU:
-                    steered[i] = int(round(int(scores[i]) * (1 - self.training_steering)))
-        return steered
+        known = np.maximum(rows, 0)
+        count = state.gpu_count[known].astype(np.int64)
+        whole = (rows >= 0) & (count > 0) & (state.gpu_free[known].sum(axis=1, dtype=np.int64) == count * MILLI_PER_GPU)
+        # round half to even, as round() did per node
+        return np.where(whole, np.round(scores * (1 - self.training_steering)), scores).astype(scores.dtype)
 
     # ------------------------------------------------------------------------------------------------ bind
     async def bind(self, namespace: str, name: str, uid: str, node: str) -> Bound:

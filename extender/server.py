@@ -160,8 +160,6 @@ class ExtenderServer:
         key = pod_key(args.Pod)
         if key != "(unnamed)":
             self.filter_reasons.record(key, len(names), answer.fits, answer.failed or answer.unresolvable)
-        if answer.result not in ("ok", "no-fit", "unresolvable"):  # a gang's plan may have reserved capacity
-            self.refresh_gauges()
         return filter_result(args, answer.fits, answer.failed, answer.unresolvable), answer.result
 
     async def _prioritize(self, body: bytes) -> Answer:
@@ -177,7 +175,6 @@ class ExtenderServer:
     async def _bind(self, body: bytes) -> Answer:
         args: ExtenderBindingArgs = self._parse(ExtenderBindingArgs, body)
         answer = await self.scheduler.bind(args.PodNamespace, args.PodName, args.PodUID, args.Node)
-        self.refresh_gauges()
         return {"Error": answer.error}, answer.result
 
     async def _preempt(self, body: bytes) -> Answer:
@@ -209,6 +206,7 @@ class ExtenderServer:
                 log.exception("a maintenance pass failed; the next one runs in %.0fs", self.maintain_interval)
 
     def refresh_gauges(self) -> None:
+        """Bring the cluster gauges up to date; run before every scrape (either port), not per call."""
         now = figures(self.view.state, self.scheduler.gangs.reserved_milli())
         self.metrics.gpu_allocated.set(now.allocated)
         self.metrics.gpu_reserved.set(now.reserved)
