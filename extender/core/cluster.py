@@ -42,6 +42,7 @@ class ClusterState:
 
     def __init__(self, nodes: Iterable[NodeSpec] = ()) -> None:
         self.instance_id = next(_instance_ids)  # lets scorer caches tell two states apart
+        self.kinds_version = 0  # changes when a node comes, goes, or changes capacity or GPU model
         self._clock = itertools.count(1)
         self._size = 0  # rows ever used (high-water mark); rows >= _size are untouched
         self._free_rows: list[int] = []
@@ -149,6 +150,7 @@ class ClusterState:
         self.gpu_free[row, : spec.gpus] = MILLI_PER_GPU
         self.product[row] = self.product_id(spec.gpu_product, create=True)
         self.active[row] = True
+        self.kinds_version += 1
         self._touch(row)
         return row
 
@@ -179,6 +181,10 @@ class ClusterState:
                 used_gpu[list(indices)] += alloc.request.milli_per_slot
         used_cpu = sum(a.cpu_milli for a in held)
         used_memory = sum(a.memory_bytes for a in held)
+        product = self.product_id(spec.gpu_product, create=True)
+        if (self.cpu_capacity[row], self.memory_capacity[row], self.gpu_count[row], self.product[row]) != (
+                spec.cpu_milli, spec.memory_bytes, spec.gpus, product):
+            self.kinds_version += 1
         self._labels[row] = spec.labels
         self._taints[row] = spec.taints
         self.tainted[row] = bool(spec.taints)
@@ -189,7 +195,7 @@ class ClusterState:
         self.gpu_count[row] = spec.gpus
         self.gpu_free[row, :] = 0
         self.gpu_free[row, : spec.gpus] = MILLI_PER_GPU - used_gpu[: spec.gpus]
-        self.product[row] = self.product_id(spec.gpu_product, create=True)
+        self.product[row] = product
         self._touch(row)
 
     def remove_node(self, name: str) -> list[Allocation]:
@@ -207,6 +213,7 @@ class ClusterState:
         self.gpu_free[row, :] = 0
         self.product[row] = NO_PRODUCT
         self.active[row] = False
+        self.kinds_version += 1
         self._touch(row)
         self._free_rows.append(row)
         return dropped

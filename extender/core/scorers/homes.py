@@ -61,7 +61,7 @@ class ScarceHomes:
         self._gpus = np.array([r.gpus for r in d], dtype=np.int64)
         self._milli = np.array([r.gpu_milli for r in d], dtype=np.int64)
         self._needs: np.ndarray | None = None
-        self._needs_for: tuple[int, int, int, int] | None = None
+        self._needs_for: tuple[int, int] | None = None
         # room[row, k]: pods of demanding shape k the row can take now, valid while version[row] is the state's
         self._state_id = -1
         self._room = np.zeros((0, len(d)), dtype=np.int64)
@@ -74,7 +74,7 @@ class ScarceHomes:
 
     def needs(self, state: ClusterState) -> np.ndarray:
         """Per demanding shape: the learned pods that can only run on nodes that could run it."""
-        key = (state.instance_id, state.size, int(state.active[: state.size].sum()), len(state.products))
+        key = (state.instance_id, state.kinds_version)
         if self._needs is None or self._needs_for != key:
             rows = state.rows()
             # what a node could ever run depends only on its kind: capacity and GPU model

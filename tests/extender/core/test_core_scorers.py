@@ -424,3 +424,19 @@ def test_a_scarce_gpu_model_is_kept_for_the_pods_pinned_to_it() -> None:
     state.allocate("ns/big", PodRequest(cpu_milli=8000, gpus=4), "t4-0")
     scorer = InfergateScorer.for_workload([anywhere] * 20 + [pinned] * 2)
     assert choose(state, anywhere, scorer).node == "v100-0"  # nothing else fits: taken, not refused
+
+
+def test_scarce_homes_need_follows_a_node_that_changes_kind() -> None:
+    from extender.core.scorers.homes import ScarceHomes
+
+    state = _roomy_cluster()
+    big = PodShape(120_000, 8, 1000, memory_bytes=700 * GiB)
+    mid = PodShape(100_000, 8, 1000, memory_bytes=400 * GiB)  # only the G3 node can take it, as the big one
+    homes = ScarceHomes(Counter({big: 3, mid: 10}))
+    assert homes.needs(state).tolist() == [13]
+    before = state.kinds_version
+    state.add_node(NodeSpec("g2-0", cpu_milli=96_000, memory_bytes=384 * GiB, gpus=8, gpu_product="G2"))  # no change
+    assert state.kinds_version == before
+    # resized in place (same nodes, same models): now the mid pods can also run on g2-0, the big ones cannot
+    state.add_node(NodeSpec("g2-0", cpu_milli=110_000, memory_bytes=512 * GiB, gpus=8, gpu_product="G2"))
+    assert homes.needs(state).tolist() == [3]
