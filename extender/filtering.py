@@ -8,6 +8,7 @@ tests/extender/server/test_fastpaths.py proves them equal on random clusters.
 from __future__ import annotations
 
 from collections import OrderedDict
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,6 +54,17 @@ class FailureReasons:
                 versions[row] = current[i]
         return [words[row] for row in rows.tolist()]  # type: ignore[misc]
 
+
+
+@dataclass
+class Filtered:
+    """A filter answer, a gang member's or a lone pod's: the nodes that fit; why the others do not (resolvable
+    by preemption, or not)."""
+
+    fits: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
+    unresolvable: dict[str, str] = field(default_factory=dict)
+    result: str = "ok"  # for metrics
 
 def filter_candidates(view: ClusterView, reasons: FailureReasons, request: PodRequest, names: list[str]) -> FilterResult:
     """What extender.core.filter_nodes answers (same fits, same reasons, same order)."""

@@ -18,7 +18,7 @@ import numpy as np
 
 from extender.binder import Binder, BindError
 from extender.core import MAX_EXTENDER_SCORE, MILLI_PER_GPU, PlacementError, PodRequest, Scorer, choose, make_scorer
-from extender.filtering import FailureReasons, filter_candidates, score_candidates
+from extender.filtering import FailureReasons, Filtered, filter_candidates, score_candidates
 from extender.gangs import GangBook, GangCoordinator
 from extender.podspec import PodFacts, PodSpecError, worker_template
 from extender.preemption import choose_victims
@@ -30,16 +30,6 @@ log = logging.getLogger(__name__)
 
 # Names the view does not know that one filter answer gives reasons for, at most.
 MAX_UNKNOWN = 1000
-
-
-@dataclass
-class Filtered:
-    """A filter answer: the nodes that fit; why the others do not (resolvable by preemption, or not)."""
-
-    fits: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    unresolvable: dict[str, str] = field(default_factory=dict)
-    result: str = "ok"  # for metrics
 
 
 @dataclass
@@ -112,8 +102,7 @@ class Scheduler:
 
     def decide_filter(self, facts: PodFacts, request: PodRequest, names: list[str]) -> Filtered:
         if facts.in_gang:
-            answer = self.coordinator.filter_member(facts, request, names)
-            return Filtered(answer.fits, answer.failed, answer.unresolvable, answer.result)
+            return self.coordinator.filter_member(facts, request, names)
         if not request.wants_gpu:
             return Filtered(fits=list(names))
         result = filter_candidates(self.view, self.reasons, request, names)

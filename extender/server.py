@@ -65,7 +65,6 @@ class ExtenderMetrics:
         self.ready = Gauge("infergate_extender_ready", "1 once the view is synced with the API server (what /readyz answers)", registry=registry)
         self.reservations = Gauge("infergate_gang_reservations", "Gang reservations held, not yet fully bound", registry=registry)
         self.reservations_expired = Counter("infergate_gang_reservations_expired", "Gang reservations released because the gang did not complete in time", registry=registry)
-        self.policy_loads = scaffold.policy_loads
 
 
 class BadRequest(ValueError):

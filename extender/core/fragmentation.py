@@ -17,7 +17,7 @@ one more pod fits.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -138,12 +138,7 @@ class CompiledProfile:
         thresholds = np.unique(milli[gpu_shapes]) if gpu_shapes.any() else np.array([MILLI_PER_GPU])
         threshold_of = np.where(gpu_shapes, np.searchsorted(thresholds, milli), 0)
         products = state.products
-        access = np.ones((len(products) + 1, len(shapes)), dtype=bool)
-        for t, shape in enumerate(shapes):
-            if shape.gpu_products:
-                access[:, t] = False
-                for pid in state.product_ids(shape.gpu_products):
-                    access[pid, t] = True
+        access = product_access(state, [s.gpu_products for s in shapes])
         memory = np.array([s.memory_bytes for s in shapes], dtype=np.int64)
         return cls(
             cpu=np.array([s.cpu_milli for s in shapes], dtype=np.int64),
@@ -158,6 +153,17 @@ class CompiledProfile:
             products_known=len(products),
             uses_memory=bool(memory.any()),
         )
+
+
+def product_access(state: ClusterState, wanted: Sequence[frozenset[str]]) -> np.ndarray:
+    """(products + 1, shapes) bool: may a node of each product id run each shape, given the GPU models the shape
+    asks for (none: any). The last row is for nodes without a product (id -1)."""
+    access = np.ones((len(state.products) + 1, len(wanted)), dtype=bool)
+    for t, products in enumerate(wanted):
+        if products:
+            access[:, t] = False
+            access[state.product_ids(products), t] = True
+    return access
 
 
 def expected_fragmentation(

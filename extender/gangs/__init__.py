@@ -6,6 +6,6 @@
 """
 
 from extender.gangs.book import MAX_MEMBERS, SLOT_PREFIX, GangBook, Member, PlanFailure, Reservation, Slot, describe_member
-from extender.gangs.coordinator import GangCoordinator, MemberAnswer
+from extender.gangs.coordinator import GangCoordinator
 
-__all__ = ["MAX_MEMBERS", "Member", "SLOT_PREFIX", "GangBook", "GangCoordinator", "MemberAnswer", "PlanFailure", "Reservation", "Slot", "describe_member"]
+__all__ = ["MAX_MEMBERS", "Member", "SLOT_PREFIX", "GangBook", "GangCoordinator", "PlanFailure", "Reservation", "Slot", "describe_member"]

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 import numpy as np
 
 from extender.constraints import Placement, allowed_rows
 from extender.core import ClusterState, PodRequest
+from extender.filtering import Filtered
 from extender.gangs.book import MAX_MEMBERS, GangBook, Member, PlanFailure, Slot
 from extender.podspec import PodFacts, Template
 from extender.view import ClusterView
@@ -30,16 +30,6 @@ from infergate.constants import COSCHEDULING_POD_GROUP, NATIVE_POD_GROUP
 log = logging.getLogger(__name__)
 
 LWS = "LeaderWorkerSet"
-
-
-@dataclass
-class MemberAnswer:
-    """A gang member's filter answer: the nodes it may take, and why the others are out."""
-
-    fits: list[str] = field(default_factory=list)
-    failed: dict[str, str] = field(default_factory=dict)
-    unresolvable: dict[str, str] = field(default_factory=dict)
-    result: str = "ok"
 
 
 class GangCoordinator:
@@ -60,7 +50,7 @@ class GangCoordinator:
         return [k for k in self.view.members(group) if not self.view.facts[k].terminal]
 
     # ------------------------------------------------------------------------------------------------ filter
-    def filter_member(self, facts: PodFacts, request: PodRequest, names: list[str]) -> MemberAnswer:
+    def filter_member(self, facts: PodFacts, request: PodRequest, names: list[str]) -> Filtered:
         """Plan the whole group when it has no reservation, then answer with the member's reserved node only."""
         assert facts.group is not None
         group = facts.group.key
@@ -68,10 +58,10 @@ class GangCoordinator:
         if group not in self.book.reservations:
             too_big = self._too_big(facts)
             if too_big is not None:
-                return MemberAnswer(unresolvable=dict.fromkeys(names, too_big), result="gang-unresolvable")
+                return Filtered(unresolvable=dict.fromkeys(names, too_big), result="gang-unresolvable")
             quorum = self._waiting_for_quorum(facts)
             if quorum is not None:
-                return MemberAnswer(unresolvable=dict.fromkeys(names, quorum), result="gang-incomplete")
+                return Filtered(unresolvable=dict.fromkeys(names, quorum), result="gang-incomplete")
             outcome = self._plan(facts, request, names)
             if isinstance(outcome, PlanFailure):
                 return self._failed(outcome, names)
@@ -86,13 +76,13 @@ class GangCoordinator:
             slot = self.book.claim(group, facts.key, request, facts.group.rank, alive=self.pending)
         if slot is None:
             reason = f"gang {group}: every reserved place is taken by another member, or none covers this pod's request"
-            return MemberAnswer(failed=dict.fromkeys(names, reason), result="gang-full")
+            return Filtered(failed=dict.fromkeys(names, reason), result="gang-full")
         waiting = self._waiting_for_members(facts)
         if waiting is not None:  # its place is held, but no member binds before the whole group exists
-            return MemberAnswer(failed=dict.fromkeys(names, waiting), result="gang-incomplete")
+            return Filtered(failed=dict.fromkeys(names, waiting), result="gang-incomplete")
         failed = {name: f"gang {group}: this member is reserved on node {slot.node}" for name in names if name != slot.node}
         fits = [slot.node] if slot.node in names else []
-        return MemberAnswer(fits=fits, failed=failed, result="ok" if fits else "no-fit")
+        return Filtered(fits=fits, failed=failed, result="ok" if fits else "no-fit")
 
     def _drop_if_ended(self, group: str) -> None:
         """A reservation whose bound members have all ended (finished, deleted) belongs to a run of the group
@@ -106,11 +96,11 @@ class GangCoordinator:
             self.book.release(group)
 
     @staticmethod
-    def _failed(outcome: PlanFailure, names: list[str]) -> MemberAnswer:
+    def _failed(outcome: PlanFailure, names: list[str]) -> Filtered:
         reasons = dict.fromkeys(names, outcome.reason)
         if outcome.resolvable:
-            return MemberAnswer(failed=reasons, result="gang-waits")
-        return MemberAnswer(unresolvable=reasons, result="gang-unresolvable")
+            return Filtered(failed=reasons, result="gang-waits")
+        return Filtered(unresolvable=reasons, result="gang-unresolvable")
 
     @staticmethod
     def _too_big(facts: PodFacts) -> str | None:

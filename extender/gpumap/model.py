@@ -236,12 +236,6 @@ def summarize(candidates: int, failed: Mapping[str, str], top: int = 3) -> str:
     return f"0/{candidates} nodes fit: " + "; ".join(parts) + (f"; and {more} other reasons" if more > 0 else "")
 
 
-def _request_text(request: PodRequest) -> str:
-    if request.gpus:
-        return f"{request.gpus} GPU{'s' if request.gpus != 1 else ''}"
-    return f"{request.gpu_milli}m of one GPU"
-
-
 def _pending(view: ClusterView, book: GangBook, reasons: FilterReasons | None) -> tuple[int, list[dict[str, Any]]]:
     state = view.state
     explained: dict[PodRequest, str] = {}
@@ -266,7 +260,7 @@ def _pending(view: ClusterView, book: GangBook, reasons: FilterReasons | None) -
             if request not in explained and len(explained) < MAX_REASON_SHAPES:
                 explained[request] = _explain(state, request)
             reason = explained.get(request, "not examined (too many different requests pending)")
-        listed.append({"pod": key, "class": facts.workload_class, "request": _request_text(request),
+        listed.append({"pod": key, "class": facts.workload_class, "request": request.describe_gpu(),
                        "gang": gang, "reason": reason})
     return count, listed
 

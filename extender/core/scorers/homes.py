@@ -20,7 +20,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from extender.core.cluster import ClusterState
-from extender.core.fragmentation import PodShape, hosted_at_most
+from extender.core.fragmentation import PodShape, hosted_at_most, product_access
 from extender.core.resources import MILLI_PER_GPU, PodRequest
 from extender.core.scorers.gradient import after_whole
 
@@ -130,11 +130,7 @@ class ScarceHomes:
             self._version = np.full(grow, -1, dtype=np.int64)
             self._state_id = state.instance_id
         if self._access is None or len(self._access) != len(state.products) + 1:
-            self._access = np.ones((len(state.products) + 1, len(self._demanding)), dtype=bool)
-            for k, demanding in enumerate(self._demanding):
-                if demanding.gpu_products:
-                    self._access[:, k] = False
-                    self._access[state.product_ids(demanding.gpu_products), k] = True
+            self._access = product_access(state, [d.gpu_products for d in self._demanding])
         stale = np.flatnonzero(self._version[: state.size] != state.version[: state.size])
         if len(stale):
             every = np.arange(len(self._demanding))
