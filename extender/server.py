@@ -161,15 +161,13 @@ class ExtenderServer:
             self.filter_reasons.record(key, len(names), answer.fits, answer.failed or answer.unresolvable)
         return filter_result(args, answer.fits, answer.failed, answer.unresolvable), answer.result
 
-    async def _prioritize(self, body: bytes) -> Answer:
+    async def _prioritize(self, body: bytes, gpu_pods: bool = True) -> Answer:
         args: ExtenderArgs = self._parse(ExtenderArgs, body)
-        answer = self.scheduler.prioritize(args.Pod, args.candidate_names())
+        answer = self.scheduler.prioritize(args.Pod, args.candidate_names(), gpu_pods=gpu_pods)
         return host_priorities(answer.names, answer.scores), answer.result
 
     async def _prioritize_without_gpus(self, body: bytes) -> Answer:
-        args: ExtenderArgs = self._parse(ExtenderArgs, body)
-        answer = self.scheduler.prioritize(args.Pod, args.candidate_names(), gpu_pods=False)
-        return host_priorities(answer.names, answer.scores), answer.result
+        return await self._prioritize(body, gpu_pods=False)
 
     async def _bind(self, body: bytes) -> Answer:
         args: ExtenderBindingArgs = self._parse(ExtenderBindingArgs, body)
