@@ -8,6 +8,7 @@ from typing import Any
 from extender.constraints import ANYWHERE, ConstraintError, Placement, node_taints, pod_placement
 from extender.core import MILLI_PER_GPU, NodeSpec, PodRequest
 from infergate import constants
+from infergate.podneed import pod_need
 from infergate.workloads import GroupIdentity, PodFieldError, group_identity, workload_class_of
 from policies.quantity import milli, whole
 
@@ -129,21 +130,10 @@ def pod_request(pod: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE)
     who = f"pod {pod_key(pod)}"
     _names(pod, "pod")
     spec = pod.get("spec") or {}
-    total = [0, 0, 0, 0]
-    for index, container in enumerate(spec.get("containers") or []):
-        total = [a + b for a, b in zip(total, _container_request(who, index, container, False, gpu_resource))]
-    sidecars = [0, 0, 0, 0]
-    init_peak = [0, 0, 0, 0]
-    for index, container in enumerate(spec.get("initContainers") or []):
-        amounts = _container_request(who, index, container, True, gpu_resource)
-        if container.get("restartPolicy") == "Always":  # a sidecar runs beside the containers from now on
-            total = [a + b for a, b in zip(total, amounts)]
-            sidecars = [a + b for a, b in zip(sidecars, amounts)]
-            running = sidecars
-        else:
-            running = [a + b for a, b in zip(amounts, sidecars)]
-        init_peak = [max(a, b) for a, b in zip(init_peak, running)]
-    cpu, memory, gpus, share = (max(a, b) for a, b in zip(total, init_peak))
+    containers = [_container_request(who, i, c, False, gpu_resource) for i, c in enumerate(spec.get("containers") or [])]
+    inits = [(_container_request(who, i, c, True, gpu_resource), c.get("restartPolicy") == "Always")
+             for i, c in enumerate(spec.get("initContainers") or [])]
+    cpu, memory, gpus, share = pod_need(containers, inits) or (0, 0, 0, 0)
     overhead = spec.get("overhead") or {}
     cpu += _amount(who, "spec.overhead.cpu", overhead.get("cpu", 0), milli)
     memory += _amount(who, "spec.overhead.memory", overhead.get("memory", 0), whole)

@@ -2,9 +2,10 @@
 
 Extended resources (every GPU is one) cannot be overcommitted: Kubernetes requires a limit and takes the request
 from it, so a request that differs from the limit is refused here with the field named, instead of by the API
-server after infergate has planned around it. A pod's need is what the scheduler counts: the sum over its
-containers and sidecars (init containers with `restartPolicy: Always`), or the largest other init container's
-if that is more.
+server after infergate has planned around it. A pod's need is what the scheduler counts, and what the extender
+places (`infergate.podneed`): the sum over its containers and sidecars (init containers with `restartPolicy:
+Always`), or the peak of the init phase (each other init container beside the sidecars started before it) if that
+is more.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from infergate import constants
+from infergate.podneed import pod_need
 from webhook.errors import InvalidValue
 
 # Device plugins of other vendors. A container asking for one of these is left to that vendor's device:
@@ -38,20 +40,18 @@ class PodAccelerators:
     asks: list[ContainerAsk]
 
     def app(self, resource: str, *, replace: tuple[str, int] | None = None) -> int:
-        """What the pod needs of the resource; `replace` counts (container name, amount) instead of its own."""
-        running = 0
-        largest_init = 0
-        for ask in self.asks:
-            amount = ask.amounts.get(resource, 0)
+        """What the pod needs of the resource (`pod_need`, as the extender counts it); `replace` counts
+        (app container name, amount) instead of that container's own, adding it when there is none."""
+        def amount(ask: ContainerAsk) -> int:
             if replace is not None and not ask.init and ask.name == replace[0]:
-                amount = replace[1]
-            if not ask.init or ask.sidecar:
-                running += amount
-            else:
-                largest_init = max(largest_init, amount)
+                return replace[1]
+            return ask.amounts.get(resource, 0)
+
+        containers = [(amount(a),) for a in self.asks if not a.init]
         if replace is not None and not any(not a.init and a.name == replace[0] for a in self.asks):
-            running += replace[1]
-        return max(running, largest_init)
+            containers.append((replace[1],))
+        inits = [((amount(a),), a.sidecar) for a in self.asks if a.init]
+        return (pod_need(containers, inits) or (0,))[0]
 
     def of(self, name: str) -> ContainerAsk | None:
         return next((a for a in self.asks if not a.init and a.name == name), None)
