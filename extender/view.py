@@ -17,12 +17,14 @@ from typing import Any
 import numpy as np
 
 from extender.core import Allocation, ClusterState, PlacementError, PodRequest, UnknownNode
-from extender.constraints import Placement
+from extender.constraints import ANYWHERE, Placement
 from extender.podgroups import PodGroups
 from extender.podspec import PodFacts, PodSpecError, gpu_index, node_spec, pod_facts, pod_key, pod_request
 from infergate import constants
 
 log = logging.getLogger(__name__)
+
+_PLACEMENTS_PRUNE_FLOOR = 1024  # below this many, pruning would cost more than it frees
 
 # A pod the extender bound but the watch never showed bound is released after this long (the binding failed
 # in a way the extender did not see, or the pod was deleted while the watch was down; a relist also settles it).
@@ -60,7 +62,10 @@ class ClusterView:
     # victim's pod without a walk over every pod.
     _in_group: dict[str, set[str]] = field(default_factory=dict, repr=False)
     _by_uid: dict[str, str] = field(default_factory=dict, repr=False)
+    # Where pods may go, interned (pods of one workload say the same); pruned to the pods still waiting each
+    # time it has doubled since the last prune, so a long-lived extender does not keep every one it ever read.
     _placements: dict[Placement, Placement] = field(default_factory=dict, repr=False)
+    _placements_kept: int = field(default=0, repr=False)
 
     def members(self, group: str) -> list[str]:
         """Keys of the pods of `group`, in the order the view first saw them."""
@@ -94,6 +99,9 @@ class ClusterView:
     # ------------------------------------------------------------------------------------------------ nodes
     def read_pod(self, pod: dict[str, Any]) -> tuple[PodFacts, PodRequest]:
         """A pod's facts and request as this view counts it (raises PodSpecError)."""
+        if len(self._placements) > max(_PLACEMENTS_PRUNE_FLOOR, 2 * self._placements_kept):
+            self._placements = {f.placement: f.placement for f in self.facts.values() if f.placement is not ANYWHERE}
+            self._placements_kept = len(self._placements)
         return pod_facts(pod, self._placements), pod_request(pod, self.gpu_resource)
 
     def apply_node(self, node: dict[str, Any]) -> None:
@@ -195,7 +203,7 @@ class ClusterView:
     def replace_all(self, nodes: Iterable[dict[str, Any]], pods: Iterable[dict[str, Any]]) -> None:
         """A full list from the API server: rebuild from it, keeping the pods bound but not yet listed."""
         pending = {key: (self.state.allocation(key), self.assumed[key]) for key in self.assumed}
-        fresh = ClusterView(gpu_resource=self.gpu_resource, _placements=self._placements)
+        fresh = ClusterView(gpu_resource=self.gpu_resource)
         for node in nodes:
             fresh.apply_node(node)
         # Pods with a known GPU index first, so pods without one take the GPUs around them.
@@ -212,6 +220,7 @@ class ClusterView:
         self.state, self.facts, self.requests, self.assumed = fresh.state, fresh.facts, fresh.requests, fresh.assumed
         self._on_node, self._order, self._next = fresh._on_node, fresh._order, fresh._next
         self._in_group, self._by_uid = fresh._in_group, fresh._by_uid
+        self._placements, self._placements_kept = fresh._placements, len(fresh._placements)
         self.problems += fresh.problems
         for hook in self.rebuild_hooks:
             hook(self.state)

@@ -108,3 +108,18 @@ def test_node_update_with_a_cpu_only_pod_on_it():
     view.replace_all([node("n1", gpus=4)], [pod("daemon", node_name="n1"), pod("g", gpus=2, node_name="n1")])
     view.apply_node(node("n1", gpus=4, cpu="64"))
     assert view.problems == 0 and sum(free(view, "n1")) == 2000
+
+
+def test_placements_of_pods_gone_are_not_kept_forever():
+    view = ClusterView()
+    view.replace_all([node("n1", gpus=4)], [])
+    for i in range(5000):  # each pod pinned to a node of its own (a DaemonSet's pods are), then gone
+        pinned = pod(f"p{i}", gpus=1)
+        pinned["spec"]["nodeSelector"] = {"kubernetes.io/hostname": f"node-{i}"}
+        view.apply_pod(pinned)
+        view.delete_pod(f"ml/p{i}")
+    waiting = pod("w", gpus=1)
+    waiting["spec"]["nodeSelector"] = {"kubernetes.io/hostname": "node-w"}
+    view.apply_pod(waiting)
+    assert len(view._placements) <= 2048
+    assert view.facts["ml/w"].placement in view._placements
