@@ -14,6 +14,7 @@ No I/O: the watch (extender/sources.py) and the snapshot loader feed `PodGroups`
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -129,6 +130,9 @@ class PodGroups:
         self.groups: dict[tuple[str, str], PodGroupSpec] = {}
         self.served: set[str] = set()
         self.pending: set[str] = set()
+        # Called after each full list of an API: gangs that waited for their PodGroups (a restart lists pods
+        # and PodGroups side by side, so the PodGroups often come second) can be held for now.
+        self.listed_hooks: list[Callable[[], None]] = []
 
     def apply(self, obj: dict[str, Any]) -> None:
         read = read_pod_group(obj)
@@ -148,6 +152,8 @@ class PodGroups:
             self.apply({**obj, "apiVersion": obj.get("apiVersion") or api})
         self.served.add(api)
         self.pending.discard(api)
+        for hook in self.listed_hooks:
+            hook()
 
     def withdraw(self, api: str) -> None:
         """The API is not served (any more): forget its objects."""

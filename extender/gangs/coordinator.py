@@ -40,6 +40,7 @@ class GangCoordinator:
         # when it could not be read (its members are then planned like the member being filtered).
         self.templates: dict[str, Template | None] = {}
         view.node_hooks.append(self.node_changed)
+        view.pod_groups.listed_hooks.append(self._hold_for_partly_bound)
 
     def pending(self, key: str) -> bool:
         """Is the pod still waiting for a node (known, unbound, not finished)?"""

@@ -312,3 +312,20 @@ async def test_a_relist_plans_a_pod_groups_waiting_members_in_its_topology(polic
     sched.view.replace_all(nodes, pods)  # the first list of pods, the PodGroup known
     reservation = sched.server.scheduler.gangs.reservations["ml/topo"]
     assert [s.node for s in reservation.slots] == ["r1-n1"]  # beside its bound member, in its rack
+
+
+async def test_a_restart_holds_places_for_a_pod_group_listed_after_the_pods(policy):
+    """Found in review: a restarted extender lists pods and PodGroups side by side. When the pods came first,
+    a partly bound gang's waiting member (a replacement, with no reserved node recorded) could not be planned
+    (its PodGroup not listed yet), and nothing planned it once the PodGroup was: its room was anyone's."""
+    nodes = racks(2, 2)
+    pods = [native_member("t-0", "topo", gpus=8, node_name="r1-n0"), native_member("t-1b", "topo", gpus=8)]
+    sched = MiniScheduler(policy, nodes, [])
+    sched.pods.update({f"ml/{p['metadata']['name']}": p for p in pods})
+    sched.view.pod_groups.pending.update((NATIVE, COSCHED))  # as the watch sets it up at start
+    sched.view.replace_all(nodes, pods)
+    assert not sched.server.scheduler.gangs.reservations  # its size is not known yet
+    sched.view.pod_groups.replace(NATIVE, [native_group("topo", 2, ["topology.kubernetes.io/rack"])])
+    sched.view.pod_groups.replace(COSCHED, [])
+    reservation = sched.server.scheduler.gangs.reservations["ml/topo"]
+    assert [s.node for s in reservation.slots] == ["r1-n1"]
