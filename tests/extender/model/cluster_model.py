@@ -36,6 +36,7 @@ from tests.kube_objects import pod as pod_object
 POLICY = load_policy(SHIPPED_POLICY_DIR)
 PRIORITY = {constants.INFERENCE: 1_000_000, constants.TRAINING: 10_000}
 TAINT = {"key": "dedicated", "value": "batch", "effect": "NoSchedule"}
+NATIVE, COSCHED = constants.NATIVE_POD_GROUP_API, constants.COSCHEDULING_POD_GROUP_API
 TOLERATION = {"key": "dedicated", "operator": "Exists", "effect": "NoSchedule"}
 
 
@@ -49,6 +50,7 @@ class FakeApi:
         self.nodes: dict[str, dict[str, Any]] = {}
         self.pods: dict[str, dict[str, Any]] = {}
         self.leaderworkersets: dict[str, dict[str, Any]] = {}
+        self.pod_groups: dict[str, dict[str, Any]] = {}  # "namespace/name" -> PodGroup (either API)
         self.events: list[tuple[str, Any]] = []
         self.evicted: list[str] = []
 
@@ -67,6 +69,15 @@ class FakeApi:
     def delete_pod(self, key: str) -> None:
         if self.pods.pop(key, None) is not None:
             self.events.append(("pod-delete", key))
+
+    def put_pod_group(self, obj: dict[str, Any]) -> None:
+        self.pod_groups[f"{obj['metadata']['namespace']}/{obj['metadata']['name']}"] = obj
+        self.events.append(("podgroup", copy.deepcopy(obj)))
+
+    def delete_pod_group(self, key: str) -> None:
+        obj = self.pod_groups.pop(key, None)
+        if obj is not None:
+            self.events.append(("podgroup-delete", obj))
 
     # the Binder protocol
     async def get_pod(self, namespace: str, name: str) -> dict[str, Any] | None:
@@ -107,6 +118,7 @@ class Group:
     worker_gpus: int = 0
     klass: str = constants.INFERENCE
     disturbed: bool = False  # a member deleted or evicted, or a node under it changed: partial is allowed
+    pod_group: bool = False  # its size is in a PodGroup object: without it, the gang is refused, not placed
 
 
 @dataclass
@@ -148,6 +160,7 @@ class ClusterModel(RuleBasedStateMachine):
     def _start_extender(self) -> None:
         view = ClusterView()
         view.replace_all(list(copy.deepcopy(self.api.nodes).values()), list(copy.deepcopy(self.api.pods).values()))
+        self._list_pod_groups(view)
         self.api.events.clear()
         if self.HTTP:
             if self.client is not None:
@@ -161,6 +174,10 @@ class ClusterModel(RuleBasedStateMachine):
             self.scheduler = Scheduler(POLICY, view, self.api)
         self.view = view
         self.loop.run_until_complete(self.scheduler.describe_missing_members())  # its first maintenance pass
+
+    def _list_pod_groups(self, view: ClusterView) -> None:
+        for api in (NATIVE, COSCHED):
+            view.pod_groups.replace(api, [copy.deepcopy(o) for o in self.api.pod_groups.values() if o["apiVersion"] == api])
 
     def teardown(self) -> None:
         self.totals["histories"] += 1
@@ -272,19 +289,32 @@ class ClusterModel(RuleBasedStateMachine):
         self.api.put_pod(self._new_pod(gpus=gpus, share=0 if gpus else share, klass=klass, **extra))
 
     @rule(size=st.integers(2, 3), shapes=st.lists(st.sampled_from([1, 2, 4, 8]), min_size=3, max_size=3),
-          klass=st.sampled_from(list(PRIORITY)), kind=st.sampled_from(["infergate", "lws", "lws-ready"]), tolerates=st.booleans())
+          klass=st.sampled_from(list(PRIORITY)), kind=st.sampled_from(["infergate", "lws", "lws-ready", "native", "cosched"]),
+          tolerates=st.booleans())
     def create_gang(self, size: int, shapes: list[int], klass: str, kind: str, tolerates: bool) -> None:
         if sum(1 for p in self.api.pods.values() if not p["spec"].get("nodeName")) > 12:
             return
         extra: dict[str, Any] = {"tolerations": [TOLERATION]} if tolerates else {}
         name = f"g{next(self.names)}"
-        if kind == "infergate":
+        if kind in ("infergate", "native", "cosched"):
             members = []
             for i in range(size):
-                annotations = {constants.GROUP_ANNOTATION: name, constants.GROUP_SIZE_ANNOTATION: str(size)}
-                obj = self._new_pod(gpus=shapes[i], klass=klass, annotations=annotations, **extra)
+                if kind == "infergate":
+                    annotations = {constants.GROUP_ANNOTATION: name, constants.GROUP_SIZE_ANNOTATION: str(size)}
+                    obj = self._new_pod(gpus=shapes[i], klass=klass, annotations=annotations, **extra)
+                elif kind == "native":  # Kubernetes' own PodGroup, named in the pod's spec
+                    obj = self._new_pod(gpus=shapes[i], klass=klass, schedulingGroup={"podGroupName": name}, **extra)
+                else:  # scheduler-plugins' PodGroup, named by a label
+                    obj = self._new_pod(gpus=shapes[i], klass=klass, labels={constants.POD_GROUP_LABEL: name}, **extra)
                 members.append(obj)
-            self.groups[f"ml/{name}"] = Group(f"ml/{name}", [pod_key(m) for m in members], size, klass=klass)
+            self.groups[f"ml/{name}"] = Group(f"ml/{name}", [pod_key(m) for m in members], size, klass=klass,
+                                              pod_group=kind != "infergate")
+            if kind == "native":
+                self.api.put_pod_group({"apiVersion": NATIVE, "kind": "PodGroup", "metadata": {"name": name, "namespace": "ml"},
+                                        "spec": {"schedulingPolicy": {"gang": {"minCount": size}}}})
+            elif kind == "cosched":
+                self.api.put_pod_group({"apiVersion": COSCHED, "kind": "PodGroup", "metadata": {"name": name, "namespace": "ml"},
+                                        "spec": {"minMember": size}})
             for obj in members:
                 self.api.put_pod(obj)
             return
@@ -335,6 +365,15 @@ class ClusterModel(RuleBasedStateMachine):
             if key in group.members:
                 group.disturbed = True
 
+    @precondition(lambda self: self.api.pod_groups)
+    @rule(data=st.data())
+    def delete_pod_group(self, data: st.DataObject) -> None:
+        """Its members are now of a missing PodGroup: those waiting are refused with a reason, none is bound."""
+        key = data.draw(st.sampled_from(sorted(self.api.pod_groups)))
+        self.api.delete_pod_group(key)
+        if key in self.groups:
+            self.groups[key].disturbed = True
+
     # --------------------------------------------------------------------------------------- rules: the watch
     @rule(count=st.integers(1, 30))
     def deliver_events(self, count: int) -> None:
@@ -346,12 +385,17 @@ class ClusterModel(RuleBasedStateMachine):
                 self.view.delete_node(obj)
             elif kind == "pod":
                 self.view.apply_pod(obj)
+            elif kind == "podgroup":
+                self.view.pod_groups.apply(obj)
+            elif kind == "podgroup-delete":
+                self.view.pod_groups.delete(obj)
             else:
                 self.view.delete_pod(obj)
 
     @rule()
     def relist(self) -> None:
         self.view.replace_all(list(copy.deepcopy(self.api.nodes).values()), list(copy.deepcopy(self.api.pods).values()))
+        self._list_pod_groups(self.view)
         self.api.events.clear()
 
     @rule()
@@ -476,6 +520,8 @@ class ClusterModel(RuleBasedStateMachine):
             if len(live) == group.size and all(self.api.pods[k]["spec"].get("nodeName") for k in live):
                 self.totals["gangs placed whole (seen at settle)"] += 1
             if len(live) < group.size or any(self.api.pods[k]["spec"].get("nodeName") for k in live):
+                continue
+            if group.pod_group and group.key not in self.api.pod_groups:
                 continue
             needs = sorted(((int(self._milli(self.api.pods[k]) / 1000), set(self._kube_filters(self.api.pods[k], resources=False))) for k in live), key=lambda x: -x[0])
             if len({frozenset(allowed) for _, allowed in needs}) > 1:
