@@ -133,23 +133,36 @@ class PodGroups:
         # Called after each full list of an API: gangs that waited for their PodGroups (a restart lists pods
         # and PodGroups side by side, so the PodGroups often come second) can be held for now.
         self.listed_hooks: list[Callable[[], None]] = []
+        # Called with a group's key when its PodGroup's size or topology changed, or it went away.
+        self.changed_hooks: list[Callable[[str], None]] = []
 
     def apply(self, obj: dict[str, Any]) -> None:
         read = read_pod_group(obj)
         if read is not None:
+            before = self.groups.get((read.api, read.key))
             self.groups[(read.api, read.key)] = read
+            if before is not None and before != read:
+                self._changed(read.key)
 
     def delete(self, obj: dict[str, Any]) -> None:
         api, key = api_of(obj), pod_group_key(obj)
-        if api is not None and key is not None:
-            self.groups.pop((api, key), None)
+        if api is not None and key is not None and self.groups.pop((api, key), None) is not None:
+            self._changed(key)
+
+    def _changed(self, key: str) -> None:
+        for hook in self.changed_hooks:
+            hook(key)
 
     def replace(self, api: str, objects: list[dict[str, Any]]) -> None:
         """A full list of one API's PodGroups."""
-        for known in [k for k in self.groups if k[0] == api]:
-            del self.groups[known]
+        before = {k: self.groups.pop(k) for k in [k for k in self.groups if k[0] == api]}
         for obj in objects:
-            self.apply({**obj, "apiVersion": obj.get("apiVersion") or api})
+            read = read_pod_group({**obj, "apiVersion": obj.get("apiVersion") or api})
+            if read is not None:
+                self.groups[(read.api, read.key)] = read
+        for known, spec in before.items():
+            if self.groups.get(known) != spec:
+                self._changed(known[1])
         self.served.add(api)
         self.pending.discard(api)
         for hook in self.listed_hooks:

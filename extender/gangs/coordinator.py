@@ -41,6 +41,7 @@ class GangCoordinator:
         self.templates: dict[str, Template | None] = {}
         view.node_hooks.append(self.node_changed)
         view.pod_groups.listed_hooks.append(self._hold_for_partly_bound)
+        view.pod_groups.changed_hooks.append(self.pod_group_changed)
 
     def pending(self, key: str) -> bool:
         """Is the pod still waiting for a node (known, unbound, not finished)?"""
@@ -239,6 +240,14 @@ class GangCoordinator:
                     log.info("gang %s: its place on node %s is no longer usable; it is planned again", group, name)
                     self.book.release(group)
                     break
+
+    def pod_group_changed(self, group: str) -> None:
+        """A PodGroup's minCount or topology changed, or it went away: places planned from what it said before
+        are let go while no member is bound (a member beyond a smaller quorum would be refused for the place
+        held for itself); a partly bound gang keeps them, or gets them planned again from what it says now."""
+        if group in self.book.reservations and not self._partly_bound(group):
+            self.book.release(group)
+        self._hold_for_partly_bound()
 
     def after_relist(self, state: ClusterState) -> None:
         """Carry gang reservations into the rebuilt state, and restore those recorded on pending pods."""

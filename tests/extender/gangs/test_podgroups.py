@@ -329,3 +329,26 @@ async def test_a_restart_holds_places_for_a_pod_group_listed_after_the_pods(poli
     sched.view.pod_groups.replace(COSCHED, [])
     reservation = sched.server.scheduler.gangs.reservations["ml/topo"]
     assert [s.node for s in reservation.slots] == ["r1-n1"]
+
+
+@pytest.mark.parametrize("change", ["smaller", "basic", "larger", "topology"])
+async def test_a_pod_group_changed_under_its_reservation_is_planned_again(policy, change):
+    """Found in review: places planned from a PodGroup's old minCount or topology were kept after it changed;
+    a member then beyond the new quorum was placed alone and refused for the place held for itself."""
+    nodes = racks(2, 2)
+    members = [native_member(f"m-{i}", "job", gpus=8) for i in range(3)]
+    sched = scheduler(policy, nodes, members, [native_group("job", 3)])
+    assert await sched.schedule("ml/m-0")  # the gang of three is planned, one bound
+    sched.delete("ml/m-0")  # its run restarts: the bound member went away
+    assert "ml/job" in sched.server.scheduler.gangs.reservations
+    new = {"smaller": native_group("job", 2), "basic": native_group("job"), "larger": native_group("job", 4),
+           "topology": native_group("job", 2, ["topology.kubernetes.io/rack"])}[change]
+    sched.view.pod_groups.apply(new)
+    assert "ml/job" not in sched.server.scheduler.gangs.reservations
+    placed = [await sched.schedule(k) for k in ("ml/m-1", "ml/m-2")]
+    if change == "larger":
+        assert placed == [None, None]  # two of four exist: it waits for the rest
+    else:
+        assert all(placed), sched.reasons
+    if change == "topology":
+        assert placed[0][:2] == placed[1][:2]  # one rack

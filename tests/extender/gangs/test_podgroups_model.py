@@ -60,6 +60,7 @@ class PodGroupMachine(RuleBasedStateMachine):
         self.ever_present: set[str] = set()
         self.members: dict[str, list[str]] = {}
         self.disturbed: set[str] = set()  # groups the documented restart gap may leave partly bound
+        self.resized: set[str] = set()  # groups whose PodGroup changed size under bound members
         self.seq = 0
 
     def teardown(self) -> None:
@@ -139,6 +140,21 @@ class PodGroupMachine(RuleBasedStateMachine):
         self.members[name] = []
 
     @precondition(lambda self: self.present)
+    @rule(data=st.data(), size=st.integers(1, 3), topology=st.booleans())
+    def change_group(self, data, size: int, topology: bool) -> None:
+        """Someone edits a PodGroup: its minCount (minMember) or its topology."""
+        name = data.draw(st.sampled_from(sorted(self.present)))
+        old = self.groups[name]
+        if old["apiVersion"] == NATIVE:
+            new = native_group(name, size, ["topology.kubernetes.io/rack"] if topology else [])
+        else:
+            new = cosched_group(name, size)
+        if any(self.sched.pods[k]["spec"].get("nodeName") for k in self.members[name] if k in self.sched.pods):
+            self.resized.add(name)  # a running gang resized: what is bound was bound for the old size
+        self.groups[name] = new
+        self.sched.view.pod_groups.apply(new)
+
+    @precondition(lambda self: self.present)
     @rule(data=st.data())
     def delete_group(self, data) -> None:
         name = data.draw(st.sampled_from(sorted(self.present)))
@@ -208,7 +224,7 @@ class PodGroupMachine(RuleBasedStateMachine):
         if not hasattr(self, "sched"):
             return
         sizes = {}
-        for name in self.present:
+        for name in self.present - self.resized:
             read = self.sched.view.pod_groups.groups.get((self.groups[name]["apiVersion"], f"ml/{name}"))
             if read is not None and read.size is not None:
                 sizes[f"ml/{name}"] = read.size
@@ -228,7 +244,7 @@ class PodGroupMachine(RuleBasedStateMachine):
         reservations = self.sched.server.scheduler.gangs.reservations
         for name, keys in self.members.items():
             read = self.sched.view.pod_groups.groups.get((self.groups[name]["apiVersion"], f"ml/{name}"))
-            if name in self.disturbed or name not in self.present or read is None or read.size is None:
+            if name in self.disturbed | self.resized or name not in self.present or read is None or read.size is None:
                 continue
             live = [self.sched.pods[k] for k in keys if k in self.sched.pods]
             bound = [p for p in live if p["spec"].get("nodeName")]
