@@ -98,7 +98,10 @@ class Scheduler:
         facts, request = read
         if facts.in_gang and facts.describer and facts.group.key not in self.gangs.reservations:  # type: ignore[union-attr]
             await self._describe(facts.describer)
-        return self.decide_filter(facts, request, names)
+        decided = self.decide_filter(facts, request, names)
+        if facts.in_gang and (late := self.coordinator.unrecorded_place(facts)) is not None:
+            await self._record(facts.key, late)
+        return decided
 
     def decide_filter(self, facts: PodFacts, request: PodRequest, names: list[str]) -> Filtered:
         if facts.in_gang:
@@ -230,11 +233,16 @@ class Scheduler:
         """Write each pending member's reserved node on the pod, so a restarted extender can rebuild the
         reservation from the API server instead of stranding a partial group."""
         for key, node in self.coordinator.to_record(group):
-            namespace, name = key.split("/", 1)
-            try:
-                await self.binder.annotate(namespace, name, {constants.RESERVED_NODE_ANNOTATION: node})
-            except BindError as exc:
-                log.warning("could not record the reservation of %s: %s", key, exc)
+            await self._record(key, node)
+
+    async def _record(self, key: str, node: str) -> None:
+        namespace, name = key.split("/", 1)
+        try:
+            await self.binder.annotate(namespace, name, {constants.RESERVED_NODE_ANNOTATION: node})
+        except BindError as exc:
+            log.warning("could not record the reservation of %s: %s", key, exc)
+            return
+        self.view.recorded(key, node)
 
     def _gpu_choice(self, request: PodRequest, node: str, key: str) -> tuple[int, ...] | None:
         """The GPU a share goes to: the one it already holds (a retried bind), else the scorer's pick."""

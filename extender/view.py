@@ -241,6 +241,12 @@ class ClusterView:
             self._set_facts(key, facts, replace(facts, node=node))
         self.assumed.pop(key, None)
 
+    def recorded(self, key: str, node: str) -> None:
+        """The pod's reserved node was written on it (by us): count it as the watch will show it."""
+        facts = self.facts.get(key)
+        if facts is not None and facts.reserved_node != node:
+            self._set_facts(key, facts, replace(facts, reserved_node=node))
+
     def forget(self, key: str) -> None:
         """A binding of ours failed: give back what it held."""
         if key in self.assumed:

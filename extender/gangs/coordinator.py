@@ -197,6 +197,17 @@ class GangCoordinator:
         slot = reservation.slot_of(facts.key) if reservation else None
         return slot.node if slot else None
 
+    def unrecorded_place(self, facts: PodFacts) -> str | None:
+        """The node held for a waiting member of a partly bound group, where the pod does not say it yet (a
+        member created after the group's first binding, when the others were recorded): written on the pod,
+        a restarted extender keeps the place instead of planning it again."""
+        if facts.group is None or facts.node is not None:
+            return None
+        node = self.reserved_node(facts)
+        if node is None or node == facts.reserved_node or not self._partly_bound(facts.group.key):
+            return None
+        return node
+
     # -------------------------------------------------------------------------------------------------- bind
     def slot_for_binding(self, facts: PodFacts, request: PodRequest, node: str) -> Slot | str:
         """The member's slot, for its binding on `node`; else why it may not bind there."""

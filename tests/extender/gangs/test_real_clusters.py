@@ -147,6 +147,24 @@ async def test_workers_not_created_yet_are_planned_from_the_worker_template(poli
     assert sorted([await sched.schedule("ml/ds-0-1"), await sched.schedule("ml/ds-0-2")]) == ["big-a", "big-b"]
 
 
+async def test_a_worker_created_after_its_leader_bound_has_its_place_written_at_its_first_filter(policy):
+    """Closing most of the documented restart gap: a member created after the group's first binding gets its
+    reserved node written on it when kube-scheduler first asks about it, so an extender restarted before it
+    binds keeps its place rather than planning it again."""
+    nodes = [node("small", gpus=2), node("big-a", gpus=8), node("big-b", gpus=8)]
+    sched = MiniScheduler(policy, nodes, [lws_pod("ds", 0, 3, 1)], [lws_object("ds", 3, 8, 1)])
+    assert await sched.schedule("ml/ds-0") == "small"
+    worker = sched.add(lws_pod("ds", 1, 3, 8))
+    answer = await sched.call("filter", {"Pod": sched.pods[worker], "NodeNames": sched.nodes})
+    written = sched.pods[worker]["metadata"]["annotations"].get("infergate.io/reserved-node")
+    assert answer["NodeNames"] == [written] and written in ("big-a", "big-b")
+    restarted = MiniScheduler(policy, nodes, [], [lws_object("ds", 3, 8, 1)])
+    restarted.pods.update(sched.pods)
+    restarted.view.replace_all(nodes, list(sched.pods.values()))
+    slots = restarted.server.scheduler.gangs.reservations["ml/ds-0"].slots
+    assert [s.node for s in slots if s.pod == worker] == [written]
+
+
 async def test_workers_unlike_their_leader_are_planned_again_when_nothing_described_them(policy):
     """Without the LeaderWorkerSet to read, missing workers are planned like the leader; a worker of another
     shape then has the group planned again at once, not after the reservation expires."""
