@@ -134,6 +134,13 @@ def pod_request(pod: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE)
     inits = [(_container_request(who, i, c, True, gpu_resource), c.get("restartPolicy") == "Always")
              for i, c in enumerate(spec.get("initContainers") or [])]
     cpu, memory, gpus, share = pod_need(containers, inits) or (0, 0, 0, 0)
+    # Pod-level resources (PodLevelResources, on by default since Kubernetes 1.34) replace the containers' sum
+    # for CPU and memory, as kube-scheduler counts them; GPUs stay per container.
+    pod_level = _resources(spec, "requests"), _resources(spec, "limits")
+    if "cpu" in pod_level[0] or "cpu" in pod_level[1]:
+        cpu = _amount(who, "spec.resources.requests.cpu", pod_level[0].get("cpu", pod_level[1].get("cpu")), milli)
+    if "memory" in pod_level[0] or "memory" in pod_level[1]:
+        memory = _amount(who, "spec.resources.requests.memory", pod_level[0].get("memory", pod_level[1].get("memory")), whole)
     overhead = spec.get("overhead") or {}
     cpu += _amount(who, "spec.overhead.cpu", overhead.get("cpu", 0), milli)
     memory += _amount(who, "spec.overhead.memory", overhead.get("memory", 0), whole)
@@ -146,8 +153,9 @@ def pod_request(pod: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE)
 
 def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
     """The parts of a pod that pod_key, pod_facts, pod_request and gpu_index read (metadata name, namespace,
-    uid, labels and annotations; spec nodeName, overhead, affinity, schedulingGroup, for a pod not bound yet its
-    nodeSelector and tolerations, and the containers' resources and restartPolicy; status phase), without the rest.
+    uid, labels and annotations; spec nodeName, overhead, pod-level resources, affinity, schedulingGroup, for a
+    pod not bound yet its nodeSelector and tolerations, and the containers' resources and restartPolicy; status
+    phase), without the rest.
 
     A listed pod is several kilobytes of objects and the extender keeps only a few hundred bytes of facts
     about it: listing tens of thousands of pods, slimming each page as it arrives keeps the process small.
@@ -161,8 +169,8 @@ def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
     slim["metadata"] = {key: metadata[key] for key in ("name", "namespace", "uid", "labels", "annotations") if key in metadata}
     # nodeSelector and tolerations are read only for pods not bound yet (PodFacts.placement); schedulingGroup
     # always (the group a bound pod belongs to decides whom preemption takes with it)
-    kept = ("nodeName", "overhead", "affinity", "schedulingGroup") if spec.get("nodeName") else (
-        "nodeName", "overhead", "affinity", "nodeSelector", "tolerations", "schedulingGroup")
+    kept = ("nodeName", "overhead", "resources", "affinity", "schedulingGroup") if spec.get("nodeName") else (
+        "nodeName", "overhead", "resources", "affinity", "nodeSelector", "tolerations", "schedulingGroup")
     slim_spec = {key: spec[key] for key in kept if key in spec}
     for key in ("initContainers", "containers"):
         containers = spec.get(key)

@@ -4,12 +4,15 @@ kube-scheduler counts them."""
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from extender.binder import SnapshotBinder
-from extender.podspec import pod_request
+from extender.podspec import PodSpecError, gpu_index, pod_facts, pod_key, pod_request, slim_pod
 from extender.scheduler import Scheduler
 from extender.view import ClusterView
 from tests.kube_objects import node, pod
@@ -80,3 +83,50 @@ def c(cpu: str, sidecar: bool = False) -> dict[str, Any]:
 def test_sidecars_are_counted_as_kube_scheduler_counts_them(containers, init, cpu):
     assert pod_request(with_init(containers, init)).cpu_milli == cpu
     assert pod_request(with_init(containers, init, {"cpu": "250m"})).cpu_milli == cpu + 250
+
+
+@pytest.mark.parametrize(("pod_level", "cpu", "memory"), [
+    ({"requests": {"cpu": "3", "memory": "1Gi"}}, 3000, 1 << 30),
+    ({"limits": {"cpu": "2"}}, 2000, 0),        # requests default to limits
+    ({"requests": {"memory": "2Gi"}}, 1000, 2 << 30),  # CPU still the containers'
+])
+def test_pod_level_resources_replace_the_containers_cpu_and_memory(pod_level, cpu, memory):
+    p = pod("p", gpus=2)
+    p["spec"]["resources"] = pod_level
+    request = pod_request(p)
+    assert (request.cpu_milli, request.memory_bytes, request.gpus) == (cpu, memory, 2)
+    assert pod_request(slim_pod(p)) == request
+
+
+_CONTAINER = st.fixed_dictionaries({"name": st.just("c")}, optional={
+    "resources": st.fixed_dictionaries({}, optional={
+        "requests": st.dictionaries(st.sampled_from(["cpu", "memory", "nvidia.com/gpu"]), st.sampled_from(["1", "2", "500m", "1Gi"]), max_size=3),
+        "limits": st.dictionaries(st.sampled_from(["cpu", "nvidia.com/gpu", "infergate.io/gpu-milli"]), st.sampled_from(["1", "2", "300"]), max_size=3)}),
+    "restartPolicy": st.just("Always"), "image": st.just("x"), "env": st.just([{"name": "A", "value": "b"}])})
+_POD = st.fixed_dictionaries({
+    "apiVersion": st.just("v1"), "kind": st.just("Pod"),
+    "metadata": st.fixed_dictionaries({"name": st.just("p"), "namespace": st.just("ml"), "uid": st.just("u")}, optional={
+        "labels": st.dictionaries(st.sampled_from(["infergate.io/workload", "leaderworkerset.sigs.k8s.io/name", "app"]),
+                                  st.sampled_from(["inference", "training", "x"]), max_size=2),
+        "annotations": st.dictionaries(st.sampled_from(["infergate.io/gpu-index", "infergate.io/reserved-node", "infergate.io/group",
+                                                        "infergate.io/group-size", "note"]), st.sampled_from(["1", "n1", "g", "2"]), max_size=3),
+        "ownerReferences": st.just([{"kind": "Job", "name": "j"}])}),
+    "spec": st.fixed_dictionaries({"containers": st.lists(_CONTAINER, min_size=1, max_size=2)}, optional={
+        "initContainers": st.lists(_CONTAINER, max_size=2), "nodeName": st.just("n1"),
+        "nodeSelector": st.just({"pool": "a"}), "tolerations": st.just([{"key": "k", "operator": "Exists"}]),
+        "overhead": st.just({"cpu": "250m"}), "resources": st.just({"requests": {"cpu": "4"}}),
+        "schedulingGroup": st.just({"podGroupName": "g"}), "volumes": st.just([{"name": "v", "emptyDir": {}}])}),
+}, optional={"status": st.sampled_from([{}, {"phase": "Running"}, {"phase": "Succeeded", "conditions": []}])})
+
+
+@settings(max_examples=300, deadline=None)
+@given(_POD)
+def test_a_slim_pod_reads_as_the_full_one(p):
+    """The extender keeps only the slim pod of a list (slim_pod): whatever it reads must read the same."""
+    def read(obj):
+        try:
+            return pod_key(obj), pod_facts(obj), pod_request(obj), gpu_index(obj)
+        except PodSpecError as exc:
+            return str(exc)
+
+    assert read(slim_pod(copy.deepcopy(p))) == read(p)
