@@ -147,6 +147,23 @@ def test_denials_reach_kubectl(stack: InfergateStack, kind: str, obj: dict[str, 
         assert word in result.stderr, result.stderr
 
 
+def test_a_pod_with_pod_level_resources_is_admitted_and_placed(stack: InfergateStack) -> None:
+    """PodLevelResources (on by default since Kubernetes 1.34): the runtime's CPU and memory defaults would make
+    the containers add up to more than the pod's budget, which the API server refuses."""
+    cluster = stack.cluster
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "budgeted", "namespace": "ml-serving", "annotations": {"infergate.io/model": "qwen2.5-0.5b-instruct"}},
+           "spec": {"containers": [{"name": "model-server"}],
+                    "resources": {"requests": {"cpu": "2", "memory": "8Gi"}, "limits": {"cpu": "2", "memory": "8Gi"}}}}
+    result = cluster.kubectl("apply", "-f", "-", input=json.dumps(pod))
+    assert result.returncode == 0, result.stderr
+    cluster.wait_for("the budgeted pod to be bound", lambda: cluster.get_json("pod", "budgeted", "-n", "ml-serving")["spec"].get("nodeName"), timeout=60)
+    stored_pod = cluster.get_json("pod", "budgeted", "-n", "ml-serving")
+    server = next(c for c in stored_pod["spec"]["containers"] if c["name"] == "model-server")
+    assert "cpu" not in server["resources"].get("requests", {}) and "memory" not in server["resources"].get("requests", {})
+    cluster.kubectl("delete", "pod", "budgeted", "-n", "ml-serving", "--timeout=60s")
+
+
 def test_opted_out_namespace_is_untouched(stack: InfergateStack) -> None:
     cluster = stack.cluster
     cluster.kubectl("create", "namespace", "plain", check=False)

@@ -63,7 +63,7 @@ def rendered_container(plan: PodPlan) -> dict[str, Any]:
 
 
 def inject(plan: PodPlan, patch: PatchBuilder) -> None:
-    rendered = rendered_container(plan)
+    rendered = _within_pod_budget(rendered_container(plan), patch.get(("spec", "resources")))
     assert plan.container is not None
     if not plan.container.exists:
         _add_beside(patch, rendered)
@@ -90,6 +90,19 @@ def inject(plan: PodPlan, patch: PatchBuilder) -> None:
             if kind == "requests" and patch.get(path + ("resources", "limits", resource)) is not None:
                 continue
             patch.set_default(path + ("resources", kind, resource), amount)
+
+
+def _within_pod_budget(rendered: dict[str, Any], pod_level: Any) -> dict[str, Any]:
+    """The runtime's container without the CPU or memory defaults the pod budgets for itself (pod-level
+    resources): the API server requires containers to add up to no more than the pod's budget, so a runtime
+    default beside it could make the pod invalid; the budget is the user's word."""
+    budgeted = {r for kind in ("requests", "limits") if isinstance(pod_level, dict) and isinstance(pod_level.get(kind), dict)
+                for r in pod_level[kind]}
+    resources = rendered.get("resources") or {}
+    if not budgeted or not any(r in budgeted for entries in resources.values() for r in entries):
+        return rendered
+    kept = {kind: {r: v for r, v in entries.items() if r not in budgeted} for kind, entries in resources.items()}
+    return {**rendered, "resources": {kind: entries for kind, entries in kept.items() if entries}}
 
 
 def _listens_elsewhere(container: dict[str, Any], runtime_port: int) -> bool:

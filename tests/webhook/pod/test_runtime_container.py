@@ -36,6 +36,17 @@ CASES = [
         id="user resources and env win entry by entry",
     ),
     pytest.param(
+        pod(MODEL, resources={"requests": {"cpu": "2"}, "limits": {"cpu": "2"}}),
+        [{**VLLM, "resources": {"requests": {"memory": "16Gi"}}}],
+        id="pod-level CPU: no runtime CPU default (containers may not add up to more than the pod's budget)",
+    ),
+    pytest.param(
+        pod(MODEL, resources={"limits": {"cpu": "8", "memory": "32Gi"}},
+            containers=[{"name": "model-server", "resources": {"requests": {"cpu": "1"}}}]),
+        [{**VLLM, "resources": {"requests": {"cpu": "1"}}}],
+        id="pod-level CPU and memory: only the user's own container requests",
+    ),
+    pytest.param(
         pod({**MODEL, "infergate.io/gpus": "2"}),
         [{**VLLM, "args": VLLM_ARGS[:5] + ["2"] + VLLM_ARGS[6:]}],
         id="tensor parallel size from the GPU count",
