@@ -146,8 +146,12 @@ class ClusterModel(RuleBasedStateMachine):
         self.names = itertools.count()
         self.groups: dict[str, Group] = {}
         self.clock = 0.0  # seconds added to the real clock for expiry
-        self.shrunk: set[str] = set()  # nodes resized below what their pods held: overcommitted by the cluster
-        self.lagged: set[str] = set()  # nodes bound to while a change of theirs was still on its way to the extender
+        # Nodes exempt from the double-booking check while the cluster itself overcommits them, each with the pods
+        # bound there when that began: resized below what their pods held (shrunk), or bound to while a change of
+        # theirs was still on its way to the extender (lagged). The exemption ends once those pods are all gone
+        # from the node and the extender has seen everything since (`_lift_exemptions`).
+        self.shrunk: dict[str, set[str]] = {}
+        self.lagged: dict[str, set[str]] = {}
         self.trouble = Trouble()
         self.calls = 0
         self.client: TestClient | None = None
@@ -272,7 +276,7 @@ class ClusterModel(RuleBasedStateMachine):
         else:
             used = sum(self._milli(p) for p in self.api.pods.values() if p["spec"].get("nodeName") == name)
             if used > gpus * 1000 or self._share_indices_beyond(name, gpus):
-                self.shrunk.add(name)
+                self.shrunk[name] = self._bound_on(name)
             obj["status"]["allocatable"]["nvidia.com/gpu"] = str(gpus)
         self.api.put_node(obj)
         self._disturb()
@@ -457,7 +461,8 @@ class ClusterModel(RuleBasedStateMachine):
         scores = self._call("prioritize", {"Pod": pod, "NodeNames": result["NodeNames"]})
         best = max(scores, key=lambda s: s["Score"])["Host"]
         if self._nodes_lag():
-            self.lagged.add(best)  # bound while the extender's idea of the node may be out of date
+            # bound while the extender's idea of the node may be out of date
+            self.lagged[best] = self.lagged.get(best, set()) | self._bound_on(best) | {key}
         answer = self._call("bind", {"PodName": pod["metadata"]["name"], "PodNamespace": "ml", "PodUID": pod["metadata"]["uid"], "Node": best})
         self.totals["binds" if not answer["Error"] else "binds refused"] += 1
 
@@ -543,9 +548,22 @@ class ClusterModel(RuleBasedStateMachine):
         return any(int((p["metadata"].get("annotations") or {}).get(constants.GPU_INDEX_ANNOTATION, -1)) >= gpus
                    for p in self.api.pods.values() if p["spec"].get("nodeName") == name)
 
+    def _bound_on(self, name: str) -> set[str]:
+        return {k for k, p in self.api.pods.items() if p["spec"].get("nodeName") == name}
+
+    def _lift_exemptions(self) -> None:
+        if self.api.events:
+            return
+        for exempt in (self.shrunk, self.lagged):
+            for name, pods in list(exempt.items()):
+                if not pods & self._bound_on(name):
+                    del exempt[name]
+                    self.totals["exemptions lifted"] += 1
+
     @invariant()
     def no_gpu_is_given_twice(self) -> None:
         self.totals["steps checked"] += 1
+        self._lift_exemptions()
         by_node: dict[str, int] = defaultdict(int)
         by_index: dict[tuple[str, int], int] = defaultdict(int)
         for p in self.api.pods.values():
