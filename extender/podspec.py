@@ -133,7 +133,7 @@ def pod_request(pod: dict[str, Any], gpu_resource: str = constants.GPU_RESOURCE)
     containers = [_container_request(who, i, c, False, gpu_resource) for i, c in enumerate(spec.get("containers") or [])]
     inits = [(_container_request(who, i, c, True, gpu_resource), c.get("restartPolicy") == "Always")
              for i, c in enumerate(spec.get("initContainers") or [])]
-    cpu, memory, gpus, share = pod_need(containers, inits) or (0, 0, 0, 0)
+    cpu, memory, gpus, share = pod_need(containers, inits, 4)
     # Pod-level resources (PodLevelResources, on by default since Kubernetes 1.34) replace the containers' sum
     # for CPU and memory, as kube-scheduler counts them; GPUs stay per container.
     pod_level = _resources(spec, "requests"), _resources(spec, "limits")

@@ -10,30 +10,23 @@ from collections.abc import Iterable, Sequence
 __all__ = ["pod_need"]
 
 
-def pod_need(containers: Iterable[Sequence[int]], init_containers: Iterable[tuple[Sequence[int], bool]]) -> tuple[int, ...]:
-    """Per resource: the app containers and the sidecars (init containers with restartPolicy Always, the bool)
-    summed, or the peak of the init phase if that is more. Init containers run in order, and each regular one
-    runs beside the sidecars started before it, so the peak of the init phase is the largest of those sums.
-    Every amount vector has the same length; the result is of that length (empty when there is nothing)."""
-    total: list[int] = []
-    sidecars: list[int] = []
-    init_peak: list[int] = []
-
-    def add(a: list[int], b: Sequence[int]) -> list[int]:
-        return [x + y for x, y in zip(a, b)] if a else list(b)
-
+def pod_need(containers: Iterable[Sequence[int]], init_containers: Iterable[tuple[Sequence[int], bool]],
+             width: int) -> tuple[int, ...]:
+    """Per resource (`width` of them, every amount vector that long): the app containers and the sidecars (init
+    containers with restartPolicy Always, the bool) summed, or the peak of the init phase if that is more. Init
+    containers run in order, and each regular one runs beside the sidecars started before it, so the peak of
+    the init phase is the largest of those sums."""
+    total = [0] * width
+    sidecars = [0] * width
+    init_peak = [0] * width
     for amounts in containers:
-        total = add(total, amounts)
+        total = [x + y for x, y in zip(total, amounts)]
     for amounts, sidecar in init_containers:
         if sidecar:
-            total = add(total, amounts)
-            sidecars = add(sidecars, amounts)
+            total = [x + y for x, y in zip(total, amounts)]
+            sidecars = [x + y for x, y in zip(sidecars, amounts)]
             running = sidecars
         else:
-            running = add(sidecars, amounts)
-        init_peak = [max(x, y) for x, y in zip(init_peak, running)] if init_peak else list(running)
-    if not init_peak:
-        return tuple(total)
-    if not total:
-        return tuple(init_peak)
+            running = [x + y for x, y in zip(sidecars, amounts)]
+        init_peak = [max(x, y) for x, y in zip(init_peak, running)]
     return tuple(max(x, y) for x, y in zip(total, init_peak))

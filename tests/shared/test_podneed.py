@@ -14,7 +14,7 @@ from webhook.pod import accelerators
 
 
 @pytest.mark.parametrize(("containers", "inits", "need"), [
-    ([], [], ()),
+    ([], [], (0,)),
     ([(1,)], [], (1,)),
     ([(1,), (2,)], [], (3,)),
     ([(1,)], [((4,), False)], (4,)),                      # a regular init container alone
@@ -25,7 +25,7 @@ from webhook.pod import accelerators
     ([], [((2,), False)], (2,)),
 ])
 def test_pod_need(containers, inits, need):
-    assert pod_need(containers, inits) == need
+    assert pod_need(containers, inits, len(need)) == need
 
 
 def _container(name: str, gpus: int, sidecar: bool) -> dict[str, Any]:

@@ -51,7 +51,7 @@ class PodAccelerators:
         if replace is not None and not any(not a.init and a.name == replace[0] for a in self.asks):
             containers.append((replace[1],))
         inits = [((amount(a),), a.sidecar) for a in self.asks if a.init]
-        return (pod_need(containers, inits) or (0,))[0]
+        return pod_need(containers, inits, 1)[0]
 
     def of(self, name: str) -> ContainerAsk | None:
         return next((a for a in self.asks if not a.init and a.name == name), None)
