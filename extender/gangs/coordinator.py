@@ -176,7 +176,12 @@ class GangCoordinator:
                                       allowed_rows(state, other.placement), other.placement))
             ranks.add(other.group.rank if other.group else None)
         size = group.size or len(members) + len(near)
-        members = members[: max(0, size - len(near))]
+        room = max(0, size - len(near))
+        if 0 < room < len(members):
+            # More members than the gang needs (a PodGroup's minCount is a quorum): any of them make it, and the
+            # smallest are the likeliest to fit; this pod is one of them.
+            members = members[:1] + sorted(members[1:], key=lambda m: m.request.total_gpu_milli)[: room - 1]
+        members = members[:room]
         missing = max(0, size - len(members) - len(near))
         if missing:
             template = self.templates.get(facts.describer) if facts.describer else None

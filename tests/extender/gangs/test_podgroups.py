@@ -352,3 +352,16 @@ async def test_a_pod_group_changed_under_its_reservation_is_planned_again(policy
         assert all(placed), sched.reasons
     if change == "topology":
         assert placed[0][:2] == placed[1][:2]  # one rack
+
+
+async def test_a_quorum_is_made_of_the_members_that_fit(policy):
+    """Found by the PodGroup model: with more members than minCount, the gang was planned with the oldest
+    members; three 8-GPU members cannot share a rack of two 8-GPU nodes, and the 2-GPU members that could never
+    got a plan. Any minCount members make the quorum: the pod at hand and the smallest others are planned."""
+    members = [native_member(f"big-{i}", "job", gpus=8) for i in range(3)] + \
+              [native_member(f"small-{i}", "job", gpus=2) for i in range(3)]
+    sched = scheduler(policy, racks(2, 2), members, [native_group("job", 3, ["topology.kubernetes.io/rack"])])
+    placed = {m["metadata"]["name"]: await sched.schedule(f"ml/{m['metadata']['name']}") for m in members}
+    bound = {k: v for k, v in placed.items() if v}
+    assert len(bound) >= 3, sched.reasons
+    assert len({node.split("-")[0] for node in bound.values()}) == 1  # one rack
