@@ -294,22 +294,23 @@ class ClusterModel(RuleBasedStateMachine):
 
     @rule(size=st.integers(2, 3), shapes=st.lists(st.sampled_from([1, 2, 4, 8]), min_size=3, max_size=3),
           klass=st.sampled_from(list(PRIORITY)), kind=st.sampled_from(["infergate", "lws", "lws-ready", "native", "cosched"]),
-          tolerates=st.booleans())
-    def create_gang(self, size: int, shapes: list[int], klass: str, kind: str, tolerates: bool) -> None:
+          tolerates=st.booleans(), beyond_quorum=st.sampled_from([0, 0, 1]))
+    def create_gang(self, size: int, shapes: list[int], klass: str, kind: str, tolerates: bool, beyond_quorum: int) -> None:
         if sum(1 for p in self.api.pods.values() if not p["spec"].get("nodeName")) > 12:
             return
         extra: dict[str, Any] = {"tolerations": [TOLERATION]} if tolerates else {}
         name = f"g{next(self.names)}"
         if kind in ("infergate", "native", "cosched"):
             members = []
-            for i in range(size):
+            # A PodGroup's minCount is a quorum: its controller may create more pods than that.
+            for i in range(size + (beyond_quorum if kind != "infergate" else 0)):
                 if kind == "infergate":
                     annotations = {constants.GROUP_ANNOTATION: name, constants.GROUP_SIZE_ANNOTATION: str(size)}
                     obj = self._new_pod(gpus=shapes[i], klass=klass, annotations=annotations, **extra)
                 elif kind == "native":  # Kubernetes' own PodGroup, named in the pod's spec
-                    obj = self._new_pod(gpus=shapes[i], klass=klass, schedulingGroup={"podGroupName": name}, **extra)
+                    obj = self._new_pod(gpus=shapes[i % 3], klass=klass, schedulingGroup={"podGroupName": name}, **extra)
                 else:  # scheduler-plugins' PodGroup, named by a label
-                    obj = self._new_pod(gpus=shapes[i], klass=klass, labels={constants.POD_GROUP_LABEL: name}, **extra)
+                    obj = self._new_pod(gpus=shapes[i % 3], klass=klass, labels={constants.POD_GROUP_LABEL: name}, **extra)
                 members.append(obj)
             self.groups[f"ml/{name}"] = Group(f"ml/{name}", [pod_key(m) for m in members], size, klass=klass,
                                               pod_group=kind != "infergate")
@@ -606,8 +607,8 @@ class ClusterModel(RuleBasedStateMachine):
                 continue
             live = [k for k in group.members if k in self.api.pods]
             bound = [k for k in live if self.api.pods[k]["spec"].get("nodeName")]
-            if bound and len(live) == group.size and len(bound) < len(live) and group.key not in self.scheduler.gangs.reservations:
-                self.trouble(f"gang {group.key} is partly bound ({len(bound)} of {len(live)}) with nothing held for the rest")
+            if bound and len(live) >= group.size > len(bound) and group.key not in self.scheduler.gangs.reservations:
+                self.trouble(f"gang {group.key} is partly bound ({len(bound)} of {group.size}) with nothing held for the rest")
 
     @invariant()
     def every_reservation_is_on_a_node_that_can_host_it(self) -> None:
