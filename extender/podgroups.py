@@ -133,7 +133,7 @@ class PodGroups:
         # Called after each full list of an API: gangs that waited for their PodGroups (a restart lists pods
         # and PodGroups side by side, so the PodGroups often come second) can be held for now.
         self.listed_hooks: list[Callable[[], None]] = []
-        # Called with a group's key when its PodGroup's size or topology changed, or it went away.
+        # Called with a group's key when its PodGroup came, went, or changed its size or topology.
         self.changed_hooks: list[Callable[[str], None]] = []
 
     def apply(self, obj: dict[str, Any]) -> None:
@@ -141,7 +141,7 @@ class PodGroups:
         if read is not None:
             before = self.groups.get((read.api, read.key))
             self.groups[(read.api, read.key)] = read
-            if before is not None and before != read:
+            if before != read:
                 self._changed(read.key)
 
     def delete(self, obj: dict[str, Any]) -> None:

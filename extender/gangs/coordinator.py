@@ -258,10 +258,14 @@ class GangCoordinator:
                     break
 
     def pod_group_changed(self, group: str) -> None:
-        """A PodGroup's minCount or topology changed, or it went away: places planned from what it said before
-        are let go while no member is bound (a member beyond a smaller quorum would be refused for the place
-        held for itself); a partly bound gang keeps them, or gets them planned again from what it says now."""
-        if group in self.book.reservations and not self._partly_bound(group):
+        """A PodGroup was created, edited (minCount, topology) or deleted. Places planned from what it said
+        before are let go while no member is bound (a member beyond a smaller quorum would be refused for the
+        place held for itself), and once it is gone (its members are refused until it is back, so the places
+        would only keep others out); a partly bound gang whose PodGroup exists has them planned again from what
+        it says now."""
+        live = self._live(group)
+        gone = not live or isinstance(self.view.resolve(self.view.facts[live[0]]), str)
+        if group in self.book.reservations and (gone or not self._partly_bound(group)):
             self.book.release(group)
         self._hold_for_partly_bound()
 

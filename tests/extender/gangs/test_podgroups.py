@@ -365,3 +365,17 @@ async def test_a_quorum_is_made_of_the_members_that_fit(policy):
     bound = {k: v for k, v in placed.items() if v}
     assert len(bound) >= 3, sched.reasons
     assert len({node.split("-")[0] for node in bound.values()}) == 1  # one rack
+
+
+async def test_a_deleted_pod_group_lets_go_of_its_places_and_gets_them_back_when_re_created(policy):
+    """Its members are refused while it is gone: places held for them would only keep other pods out."""
+    members = [native_member(f"m-{i}", "job", gpus=8) for i in range(2)]
+    sched = scheduler(policy, racks(3), members, [native_group("job", 2)])
+    first = await sched.schedule("ml/m-0")
+    assert first and "ml/job" in sched.server.scheduler.gangs.reservations  # partly bound, m-1's place held
+    sched.view.pod_groups.delete(native_group("job", 2))
+    assert "ml/job" not in sched.server.scheduler.gangs.reservations
+    assert await sched.schedule("ml/m-1") is None and "no such PodGroup" in next(iter(sched.reasons["ml/m-1"].values()))
+    sched.view.pod_groups.apply(native_group("job", 2))
+    assert "ml/job" in sched.server.scheduler.gangs.reservations
+    assert await sched.schedule("ml/m-1")

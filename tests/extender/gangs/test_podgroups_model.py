@@ -163,7 +163,10 @@ class PodGroupMachine(RuleBasedStateMachine):
 
     @rule()
     def reservations_expire(self) -> None:
-        self.loop.run_until_complete(self.sched.server.scheduler.expire(now=10**9))
+        """Time passes, past any reservation's time (each call later than the last: a reservation renewed at
+        one call is past its time at the next)."""
+        self.now = getattr(self, "now", 10**9) + 10**6
+        self.loop.run_until_complete(self.sched.server.scheduler.expire(now=self.now))
 
     def _list_pod_groups(self) -> None:
         for api in (NATIVE, COSCHED):
@@ -188,8 +191,9 @@ class PodGroupMachine(RuleBasedStateMachine):
                 self.disturbed.add(name)
         event("the extender restarted")
         pods = list(self.sched.pods.values())
-        self.sched = MiniScheduler(POLICY, self.nodes, pods)
-        self.sched.view.pod_groups.pending.update((NATIVE, COSCHED))
+        self.sched = MiniScheduler(POLICY, self.nodes, [])
+        self.sched.pods.update({f"ml/{p['metadata']['name']}": p for p in pods})  # the binder's own dict
+        self.sched.view.pod_groups.pending.update((NATIVE, COSCHED))  # as the watch sets it up, before any list
         if groups_first:
             self._list_pod_groups()
         self.sched.view.replace_all(self.nodes, pods)
