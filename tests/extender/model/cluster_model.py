@@ -406,8 +406,8 @@ class ClusterModel(RuleBasedStateMachine):
     @rule()
     def restart_extender(self) -> None:
         # The documented gap (docs/guarantees.md): members of a partly bound group with no reserved node recorded
-        # on them (created after its first binding) are planned again at the relist, and may find their room
-        # taken by another group planned again at the same relist.
+        # on them (created after its first binding and not filtered since) are planned again at the relist, and
+        # may find their room taken by another group planned again at the same relist.
         for group in self.groups.values():
             live = [self.api.pods[k] for k in group.members if k in self.api.pods]
             bound = [p for p in live if p["spec"].get("nodeName")]
