@@ -1,6 +1,7 @@
 """PodGroups against the real kube-scheduler (GenericWorkload on, its GangScheduling plugin beside the infergate
 extender): native scheduling.k8s.io/v1beta1 gangs of whole and fractional GPU pods placed whole in one topology
-domain, two gangs competing for room for one, a scheduler-plugins PodGroup whose members arrive one by one, and
+domain, two gangs competing for room for one, a scheduler-plugins PodGroup whose members arrive one by one, a
+quorum made of the members that fit, and
 inference preempting a training PodGroup as a whole.
 
 Each test brings its own nodes, of a GPU product no other test uses (suffix -pg), so the session's other pods never
@@ -156,6 +157,22 @@ def test_scheduler_plugins_pod_group_members_arriving_one_by_one(podgroups: Infe
     cluster.wait_for("the whole group to be bound", lambda: all(placed(cluster, "ml-training", names).values()), timeout=120)
     assert len(set(placed(cluster, "ml-training", names).values())) == 3
     finish(cluster, "ml-training", names, ["trickle"], api="scheduling.x-k8s.io")
+
+
+def test_a_quorum_is_made_of_the_members_that_fit(podgroups: InfergateStack) -> None:
+    """More members than minMember: any two make the gang. Two 8-GPU members cannot share the one 8-GPU node
+    (nor can an 8-GPU and a 2-GPU one); the two 2-GPU members can, and are placed."""
+    cluster = podgroups.cluster
+    product = "NVIDIA-L40S-pg"
+    cluster.add_gpu_nodes(1, product=product, labels={RACK: "rack-l40s"}, name_prefix="l40s")
+    cluster.apply([{"apiVersion": "scheduling.x-k8s.io/v1alpha1", "kind": "PodGroup",
+                    "metadata": {"name": "quorum", "namespace": "ml-training"}, "spec": {"minMember": 2}}])
+    big, small = ["quorum-big-0", "quorum-big-1"], ["quorum-small-0", "quorum-small-1"]
+    cluster.apply([member(n, "ml-training", product, "training", gpus=8, label_group="quorum") for n in big])
+    cluster.apply([member(n, "ml-training", product, "training", gpus=2, label_group="quorum") for n in small])
+    cluster.wait_for("the two members that fit to be bound", lambda: all(placed(cluster, "ml-training", small).values()), timeout=120)
+    assert not any(placed(cluster, "ml-training", big).values())
+    finish(cluster, "ml-training", big + small, ["quorum"], api="scheduling.x-k8s.io")
 
 
 def test_inference_preempts_a_training_pod_group_as_a_whole(podgroups: InfergateStack) -> None:
