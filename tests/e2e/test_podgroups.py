@@ -1,8 +1,7 @@
 """PodGroups against the real kube-scheduler (GenericWorkload on, its GangScheduling plugin beside the infergate
 extender): native scheduling.k8s.io/v1beta1 gangs of whole and fractional GPU pods placed whole in one topology
 domain, two gangs competing for room for one, a scheduler-plugins PodGroup whose members arrive one by one, a
-quorum made of the members that fit, and
-inference preempting a training PodGroup as a whole.
+quorum made of the members that fit, and inference preempting a training PodGroup as a whole.
 
 Each test brings its own nodes, of a GPU product no other test uses (suffix -pg), so the session's other pods never
 compete for them."""
