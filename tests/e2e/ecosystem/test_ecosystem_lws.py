@@ -68,6 +68,11 @@ def test_multi_node_model_is_injected_and_placed_as_one_gang(stack: InfergateSta
             assert nodes[pod["spec"]["nodeName"]]["nvidia.com/gpu.product"] == H100, where
         placed = [p["spec"]["nodeName"] for p in pods]
         assert len(set(placed)) == 2, placed
+        # The member bound second had its place written on it before it bound (at the group's first binding or,
+        # created after it as with LeaderReady, at its own first filter): a restart meanwhile would have kept it.
+        recorded = [p["metadata"]["name"] for p in pods
+                    if p["metadata"].get("annotations", {}).get("infergate.io/reserved-node") == p["spec"]["nodeName"]]
+        assert recorded, f"no member has its reserved node recorded: {[p['metadata'].get('annotations') for p in pods]}"
         assert len({nodes[n]["infergate.io/rack"] for n in placed}) == 1, f"one rack: {placed}"
     finally:
         delete_and_wait(cluster, NAMESPACE, "leaderworkerset", name, selector)
