@@ -27,7 +27,7 @@ SHAPES = st.sampled_from([{"gpus": 2}, {"gpus": 4}, {"gpus": 8}, {"share": 500}]
 
 def _fits_empty(members: list[dict[str, Any]], size: int, one_rack: bool) -> bool:
     """Can `size` of the members go on the empty nodes of racks(2, 2) (8 GPUs each; all in one rack when
-    `one_rack`)? Brute force: at most four members and four nodes."""
+    `one_rack`)? Brute force over the members' subsets and the four nodes."""
     def milli(pod: dict[str, Any]) -> int:
         limits = pod["spec"]["containers"][0]["resources"].get("limits") or {}
         return int(limits.get("nvidia.com/gpu", 0)) * 1000 + int(limits.get("infergate.io/gpu-milli", 0))
@@ -62,6 +62,7 @@ class PodGroupMachine(RuleBasedStateMachine):
         self.disturbed: set[str] = set()  # groups the documented restart gap may leave partly bound
         self.resized: set[str] = set()  # groups whose PodGroup changed size under bound members
         self.seq = 0
+        self.now = 10**9  # the monotonic clock reservations expire by
 
     def teardown(self) -> None:
         self.loop.close()
@@ -165,7 +166,7 @@ class PodGroupMachine(RuleBasedStateMachine):
     def reservations_expire(self) -> None:
         """Time passes, past any reservation's time (each call later than the last: a reservation renewed at
         one call is past its time at the next)."""
-        self.now = getattr(self, "now", 10**9) + 10**6
+        self.now += 10**6
         self.loop.run_until_complete(self.sched.server.scheduler.expire(now=self.now))
 
     def _list_pod_groups(self) -> None:
@@ -183,8 +184,8 @@ class PodGroupMachine(RuleBasedStateMachine):
     def restart_extender(self, groups_first: bool) -> None:
         """A new extender process: it lists pods and PodGroups side by side, either may come first."""
         for name, keys in self.members.items():
-            # The documented gap (docs/guarantees.md): members created after the group's first binding carry no
-            # reserved node, and another group planned at the same relist may take their room.
+            # The documented gap (docs/guarantees.md): members created after the group's first binding and not
+            # filtered since carry no reserved node, and another group planned at the same relist may take their room.
             live = [self.sched.pods[k] for k in keys if k in self.sched.pods]
             if any(p["spec"].get("nodeName") for p in live) and any(
                     not p["spec"].get("nodeName") and RESERVED not in (p["metadata"].get("annotations") or {}) for p in live):
