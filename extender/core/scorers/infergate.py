@@ -22,10 +22,13 @@ __all__ = ["InfergateScorer"]
 _TIE_BREAK = 1e-3
 # Taking a scarce home of a demanding shape costs more than any change in a node's fragmentation can.
 _SCARCE_HOME = 1e6
+# So does a share that raises fragmentation on a node that could not then host another pod of its shape; both
+# are far apart from each other, so the homes rule still comes first.
+_NO_PEER = 1e5
 
 
 class InfergateScorer:
-    """Our default: FGD's fragmentation gradient with four changes, each a measure, none a tuned constant.
+    """Our default: FGD's fragmentation gradient with five changes, each a measure, none a tuned constant.
 
     - Pod shapes carry their memory request, so a node whose GPUs are free but whose memory is spent counts
       those GPUs as fragments (the published FGD looks at CPU and GPU only and strands them).
@@ -33,6 +36,9 @@ class InfergateScorer:
       CPU and memory for two more pods of a share shape, two of its free GPUs are usable by that shape and
       the rest are fragments. The paper's measure counts them usable while one more pod fits, so it spends the
       CPU of GPU-rich nodes freely and strands their GPUs at the knee of the allocation curve.
+    - A share that raises fragmentation goes only where another pod of its shape could still follow it (CPU
+      and memory), while such a node fits (`_strands_its_gpu`): the measure above already counts the free GPUs
+      of a node short of CPU as fragments, so starting a GPU there looks cheapest, and strands its rest.
     - The increase is used at full precision; the paper squashes it into 100 sigmoid levels, whose ties it
       then breaks by node order. Nodes with exactly the same increase (typically none, or the same change
       on identical nodes) go to the one with the least CPU and GPU left after placement (BestFit), which
@@ -100,7 +106,19 @@ class InfergateScorer:
         delta = fragmentation_delta(self._cache, state, request, rows)
         left = np.clip(bestfit_leftover(state, request, rows, self.max_cpu_milli, self.max_gpu_milli), 0.0, 1.0)
         values = -delta.increase + _TIE_BREAK * (1.0 - left)
+        if request.gpu_milli:
+            values -= _NO_PEER * (self._strands_its_gpu(state, request, rows) & (delta.increase > 0))
         taken = self._homes.penalty(state, request, rows, delta.gpu_choice)
         if taken.any():
             values -= _SCARCE_HOME * (taken - taken.min())
         return Scored(rows, values, delta.gpu_choice)
+
+    @staticmethod
+    def _strands_its_gpu(state: ClusterState, request: PodRequest, rows: np.ndarray) -> np.ndarray:
+        """Rows where, after this share, no other pod of its shape would fit for CPU or memory: the rest of
+        the GPU it takes could then only go to a smaller pod. The fragmentation measure misses this on a node
+        whose CPU is nearly spent, because it already counts that node's free GPUs as fragments, so placing
+        there looks free; the share then strands half a GPU for good."""
+        cpu_after = state.cpu_free[rows] - request.cpu_milli
+        memory_after = state.memory_free[rows] - request.memory_bytes
+        return (cpu_after < request.cpu_milli) | (memory_after < request.memory_bytes)

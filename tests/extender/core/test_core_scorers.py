@@ -26,7 +26,7 @@ from extender.core import (
 )
 from extender.core.fragmentation import PodShape
 from extender.core.resources import MILLI_PER_GPU
-from extender.core.scorers.infergate import _SCARCE_HOME
+from extender.core.scorers.infergate import _NO_PEER, _SCARCE_HOME
 from extender.core.scorers.baseline import bestfit_leftover
 
 GiB = 1 << 30
@@ -353,6 +353,24 @@ def test_infergate_ranks_by_the_increase_and_packs_only_equal_increases() -> Non
     increase = -np.round(scored.values, 2)
     assert increase[0] == increase[1] == increase[2]  # the same change everywhere: BestFit decides
     assert scored.values[2] > scored.values[0] == scored.values[1]
+
+
+def test_infergate_opens_a_gpu_for_a_share_only_where_another_of_its_shape_could_follow() -> None:
+    # "spent" has CPU for this share and no more: its free GPUs already count as fragments, so the increase is
+    # smallest there (30 against 265), and a share placed there would strand the rest of its GPU for good.
+    state = ClusterState([NodeSpec(n, cpu_milli=24_000, memory_bytes=64 * GiB, gpus=2, gpu_product="T4")
+                          for n in ("spent", "roomy")])
+    state.allocate("ns/cpu", PodRequest(cpu_milli=18_000, memory_bytes=GiB), "spent")
+    share = PodRequest(cpu_milli=4000, memory_bytes=GiB, gpu_milli=470)
+    whole = PodRequest(cpu_milli=8000, memory_bytes=GiB, gpus=1)
+    profile = WorkloadProfile.from_counts(
+        Counter({PodShape.of(share, with_memory=True): 5, PodShape.of(whole, with_memory=True): 5}), coverage=0.95)
+    scorer = InfergateScorer(profile)
+    scored = scorer.score(state, share, state.rows())
+    assert -(scored.values[0] + _NO_PEER) < -scored.values[1]  # the smaller increase is on "spent"
+    assert choose(state, share, scorer).node == "roomy"
+    state.allocate("ns/first", share, "roomy", (0,))
+    assert choose(state, share, scorer).node == "roomy"  # filling the GPU it opened lowers fragmentation
 
 
 # --- homes for the most demanding shapes ------------------------------------------------------------------------
