@@ -22,8 +22,8 @@ __all__ = ["InfergateScorer"]
 _TIE_BREAK = 1e-3
 # Taking a scarce home of a demanding shape costs more than any change in a node's fragmentation can.
 _SCARCE_HOME = 1e6
-# So does a share that raises fragmentation on a node that could not then host another pod of its shape; both
-# are far apart from each other, so the homes rule still comes first.
+# A share that raises fragmentation where no other pod of its shape could follow also costs more than any change
+# in fragmentation can, and less than a scarce home, so the homes rule still comes first.
 _NO_PEER = 1e5
 
 
@@ -118,7 +118,7 @@ class InfergateScorer:
         """Rows where, after this share, no other pod of its shape would fit for CPU or memory: the rest of
         the GPU it takes could then only go to a smaller pod. The fragmentation measure misses this on a node
         whose CPU is nearly spent, because it already counts that node's free GPUs as fragments, so placing
-        there looks free; the share then strands half a GPU for good."""
+        there looks free; the share then strands the rest of its GPU for good."""
         cpu_after = state.cpu_free[rows] - request.cpu_milli
         memory_after = state.memory_free[rows] - request.memory_bytes
         return (cpu_after < request.cpu_milli) | (memory_after < request.memory_bytes)
