@@ -55,7 +55,6 @@ class FailureReasons:
         return [words[row] for row in rows.tolist()]  # type: ignore[misc]
 
 
-
 @dataclass
 class Filtered:
     """A filter answer, a gang member's or a lone pod's: the nodes that fit; why the others do not (resolvable
@@ -65,6 +64,7 @@ class Filtered:
     failed: dict[str, str] = field(default_factory=dict)
     unresolvable: dict[str, str] = field(default_factory=dict)
     result: str = "ok"  # for metrics
+
 
 def filter_candidates(view: ClusterView, reasons: FailureReasons, request: PodRequest, names: list[str]) -> FilterResult:
     """What extender.core.filter_nodes answers (same fits, same reasons, same order)."""

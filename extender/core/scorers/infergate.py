@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import numpy as np
 
 from extender.core.cluster import ClusterState
-from extender.core.fragmentation import PodShape, WorkloadProfile
+from extender.core.fragmentation import PodShape, WorkloadProfile, hosted_at_most
 from extender.core.resources import MILLI_PER_GPU, PodRequest
 from extender.core.scorers.base import Scored
 from extender.core.scorers.baseline import bestfit_leftover
@@ -119,6 +119,6 @@ class InfergateScorer:
         the GPU it takes could then only go to a smaller pod. The fragmentation measure misses this on a node
         whose CPU is nearly spent, because it already counts that node's free GPUs as fragments, so placing
         there looks free; the share then strands the rest of its GPU for good."""
-        cpu_after = state.cpu_free[rows] - request.cpu_milli
-        memory_after = state.memory_free[rows] - request.memory_bytes
-        return (cpu_after < request.cpu_milli) | (memory_after < request.memory_bytes)
+        hosted = hosted_at_most(np.full((len(rows), 1), 2), np.array([request.cpu_milli]),
+                                np.array([request.memory_bytes]), state.cpu_free[rows], state.memory_free[rows])
+        return hosted[:, 0] < 2  # this one and another
